@@ -1,0 +1,11 @@
+//! `custody key` (being built; see the issue tracker).
+
+use crate::output::Outcome;
+
+/// Subcommands of `custody key`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {}
+
+pub(crate) fn run(command: Command) -> anyhow::Result<Outcome> {
+    match command {}
+}

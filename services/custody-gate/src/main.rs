@@ -1,0 +1,3 @@
+//! The custody deploy gate: Kubernetes admission webhook and /v1/verify
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! The custody ledger: tamper-evident provenance log over SQLite or PostgreSQL
+
+fn main() {}

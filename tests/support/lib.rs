@@ -1,0 +1,1 @@
+//! Shared helpers for the end-to-end tests: locating the real binaries and test data.
