@@ -99,3 +99,26 @@ pub fn binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// The Python interpreter of the interop venv built by `../shared/tools/interop/selftest.sh`
+/// (`$INTEROP_VENV`, default `/var/tmp/interop-venv`), and the tools folder, or `None` (after a
+/// skip line) when either is missing. `.ci/run` creates the venv.
+pub fn interop(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let testdata = testdata(test)?;
+    let tools = testdata.join("../tools/interop");
+    let venv = std::env::var_os("INTEROP_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/interop-venv"));
+    let python = venv.join("bin/python");
+    if !python.is_file() || !tools.is_dir() {
+        skip(
+            test,
+            &format!(
+                "interop venv {} not found (run ../shared/tools/interop/selftest.sh)",
+                venv.display()
+            ),
+        );
+        return None;
+    }
+    Some((python, tools))
+}

@@ -20,6 +20,7 @@ mod layer;
 pub mod media_types;
 pub mod predicate_types;
 mod role;
+pub mod sbom_properties;
 
 pub use digest::{Algorithm, Digest, DigestError, Sha256Hasher};
 pub use key_id::KeyId;
