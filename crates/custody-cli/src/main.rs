@@ -15,6 +15,8 @@ mod key;
 mod output;
 mod review;
 mod sbom;
+mod scan;
+mod vex;
 
 /// Chain of custody for container images: SBOMs, signed attestations, a tamper-evident
 /// ledger and a deploy gate.
@@ -33,6 +35,10 @@ enum Command {
     Attest(attest::Args),
     /// Sign a reviewer's approval of an image manifest digest.
     Review(review::Args),
+    /// Match an image's SBOM against OSV advisories and sign the findings.
+    Scan(scan::Args),
+    /// Write and sign OpenVEX statements.
+    Vex(vex::Args),
     /// Generate signing keys.
     #[command(subcommand)]
     Key(key::Command),
@@ -47,6 +53,8 @@ fn main() -> ExitCode {
         Command::Sbom(args) => sbom::run(args),
         Command::Attest(args) => attest::run(args),
         Command::Review(args) => review::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Vex(args) => vex::run(args),
         Command::Key(cmd) => key::run(cmd),
         Command::Dsse(cmd) => dsse::run(cmd),
     };

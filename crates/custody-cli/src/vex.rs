@@ -1,0 +1,11 @@
+//! `custody vex` (being built; see the issue tracker).
+
+use crate::output::Outcome;
+
+/// Arguments of `custody vex`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn run(_args: Args) -> anyhow::Result<Outcome> {
+    anyhow::bail!("custody vex is not available in this build yet")
+}
