@@ -10,12 +10,18 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attest;
+mod bundle;
 mod dsse;
 mod key;
 mod output;
+mod policy;
+mod proof;
+mod query;
 mod review;
 mod sbom;
 mod scan;
+mod submit;
+mod verify;
 mod vex;
 
 /// Chain of custody for container images: SBOMs, signed attestations, a tamper-evident
@@ -39,6 +45,20 @@ enum Command {
     Scan(scan::Args),
     /// Write and sign OpenVEX statements.
     Vex(vex::Args),
+    /// Record attestations in a custody ledger and keep each entry's inclusion proof.
+    Submit(submit::Args),
+    /// Ask a ledger which images contain a package, what a signer signed, an image's custody.
+    Query(query::Args),
+    /// Check entry proofs offline against the ledger's log key.
+    #[command(subcommand)]
+    Proof(proof::Command),
+    /// Decide whether an image may be deployed under a policy (exit 0 allow, 1 deny, 2 undecided).
+    Verify(verify::Args),
+    /// Write an offline custody bundle for an image, for air-gapped deploy gates.
+    Bundle(bundle::Args),
+    /// Check policy files.
+    #[command(subcommand)]
+    Policy(policy::Command),
     /// Generate signing keys.
     #[command(subcommand)]
     Key(key::Command),
@@ -55,6 +75,12 @@ fn main() -> ExitCode {
         Command::Review(args) => review::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Vex(args) => vex::run(args),
+        Command::Submit(args) => submit::run(args),
+        Command::Query(args) => query::run(args),
+        Command::Proof(cmd) => proof::run(cmd),
+        Command::Verify(args) => verify::run(args),
+        Command::Bundle(args) => bundle::run(args),
+        Command::Policy(cmd) => policy::run(cmd),
         Command::Key(cmd) => key::run(cmd),
         Command::Dsse(cmd) => dsse::run(cmd),
     };

@@ -1,0 +1,11 @@
+//! `custody bundle` (being built; see the issue tracker).
+
+use crate::output::Outcome;
+
+/// Arguments of `custody bundle`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+pub(crate) fn run(_args: Args) -> anyhow::Result<Outcome> {
+    anyhow::bail!("custody bundle is not available in this build yet")
+}
