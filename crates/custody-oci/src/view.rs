@@ -1,0 +1,400 @@
+//! The image's file view: layers applied in order as an overlay filesystem would, with each
+//! path remembering the layer that last wrote it, and links resolved inside the image.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::entry::{Entry, EntryKind, LayerContents, Warning};
+use crate::error::OciError;
+use crate::path;
+
+/// One path in the view: its metadata, the layer that last wrote it, and the payload a
+/// visitor kept for it.
+#[derive(Debug)]
+pub struct ViewNode<T> {
+    entry: Entry,
+    layer: usize,
+    hardlink_of: Option<String>,
+    payload: Option<Arc<T>>,
+}
+
+impl<T> Clone for ViewNode<T> {
+    fn clone(&self) -> Self {
+        ViewNode {
+            entry: self.entry.clone(),
+            layer: self.layer,
+            hardlink_of: self.hardlink_of.clone(),
+            payload: self.payload.clone(),
+        }
+    }
+}
+
+impl<T> ViewNode<T> {
+    /// The metadata. For a hard link this is the linked file's (same inode), so its kind is
+    /// never [`EntryKind::HardLink`] unless the link pointed at nothing.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The layer that last wrote this path.
+    pub fn layer(&self) -> usize {
+        self.layer
+    }
+
+    /// For a path created as a hard link, the path it linked to when it was applied.
+    pub fn hardlink_of(&self) -> Option<&str> {
+        self.hardlink_of.as_deref()
+    }
+
+    /// The visitor's payload (shared with hard links to the same file).
+    pub fn payload(&self) -> Option<&T> {
+        self.payload.as_deref()
+    }
+
+    /// The payload as a shared handle.
+    pub fn payload_arc(&self) -> Option<&Arc<T>> {
+        self.payload.as_ref()
+    }
+}
+
+/// What applying one layer changed, as paths of the view.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerChanges {
+    /// The layer applied.
+    pub layer: usize,
+    /// Paths that did not exist before.
+    pub added: Vec<String>,
+    /// Paths that existed and were rewritten (metadata-only directory updates included).
+    pub modified: Vec<String>,
+    /// Paths removed by whiteouts, opaque directories, or a non-directory replacing a
+    /// directory.
+    pub removed: Vec<String>,
+}
+
+/// Why a path could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// More symlinks than [`crate::Limits::max_symlink_hops`] (a loop, or a hostile chain).
+    #[error("resolving {path:?}: more than {max} symlinks (a loop?)")]
+    TooManySymlinks {
+        /// The path being resolved.
+        path: String,
+        /// The hop limit.
+        max: usize,
+    },
+}
+
+/// The merged filesystem of an image's layers, generic over what a visitor kept per file.
+///
+/// Memory is the metadata of every path plus the payloads kept, never file contents the
+/// visitor skipped. Paths are normalised (`usr/bin/python3`); lookups accept `/usr/bin/...`
+/// too. Layers must be applied bottom first: read them in parallel with
+/// [`crate::Image::read_layers`], then [`ImageView::apply`] each in order, inspecting the
+/// view between layers to see what each one changed.
+#[derive(Debug)]
+pub struct ImageView<T> {
+    nodes: BTreeMap<String, ViewNode<T>>,
+    applied: usize,
+    max_hops: usize,
+    warnings: Vec<Warning>,
+}
+
+impl<T> ImageView<T> {
+    /// An empty view resolving at most `max_symlink_hops` symlinks per path (use
+    /// [`crate::Limits::max_symlink_hops`]).
+    pub fn new(max_symlink_hops: usize) -> Self {
+        ImageView {
+            nodes: BTreeMap::new(),
+            applied: 0,
+            max_hops: max_symlink_hops,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// How many layers were applied.
+    pub fn layers_applied(&self) -> usize {
+        self.applied
+    }
+
+    /// Number of paths in the view.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the view has no paths.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// What applying layers noticed (dangling hard links, unresolvable parents).
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Applies the next layer: whiteouts and opaque directories hide what the layers beneath
+    /// put there; a later entry replaces an earlier one; a non-directory replacing a directory
+    /// removes everything under it. An entry whose parent is a symlink is written through it
+    /// (as containerd extracts), so every path in the view has a symlink-free parent.
+    pub fn apply(&mut self, layer: LayerContents<T>) -> Result<LayerChanges, OciError> {
+        if layer.index != self.applied {
+            return Err(OciError::LayerOrder {
+                expected: self.applied,
+                got: layer.index,
+            });
+        }
+        let l = layer.index;
+        let mut changes = LayerChanges {
+            layer: l,
+            ..LayerChanges::default()
+        };
+        for item in layer.entries {
+            let entry = item.entry;
+            if entry.path.is_empty() {
+                continue; // the root directory itself
+            }
+            let target = self.place(&entry.path, l);
+            match &entry.kind {
+                EntryKind::Whiteout => {
+                    self.remove_tree(&target, |n| n.layer < l, true, &mut changes.removed);
+                }
+                EntryKind::OpaqueWhiteout => {
+                    self.remove_tree(&target, |n| n.layer < l, false, &mut changes.removed);
+                }
+                EntryKind::Dir => {
+                    let existed = match self.nodes.get(&target) {
+                        Some(n) if n.entry.kind == EntryKind::Dir => true,
+                        Some(_) => {
+                            self.nodes.remove(&target);
+                            true
+                        }
+                        None => false,
+                    };
+                    let mut e = entry;
+                    e.path.clone_from(&target);
+                    self.nodes.insert(
+                        target.clone(),
+                        ViewNode {
+                            entry: e,
+                            layer: l,
+                            hardlink_of: None,
+                            payload: None,
+                        },
+                    );
+                    if existed {
+                        changes.modified.push(target);
+                    } else {
+                        changes.added.push(target);
+                    }
+                }
+                _ => {
+                    let existed = match self.nodes.get(&target) {
+                        Some(n) if n.entry.kind == EntryKind::Dir => {
+                            self.remove_tree(&target, |_| true, false, &mut changes.removed);
+                            true
+                        }
+                        Some(_) => true,
+                        None => false,
+                    };
+                    let node = match &entry.kind {
+                        EntryKind::HardLink { target: link } => {
+                            self.hard_link(entry.clone(), link, l)
+                        }
+                        _ => {
+                            let mut e = entry;
+                            e.path.clone_from(&target);
+                            ViewNode {
+                                entry: e,
+                                layer: l,
+                                hardlink_of: None,
+                                payload: item.payload.map(Arc::new),
+                            }
+                        }
+                    };
+                    let mut node = node;
+                    node.entry.path.clone_from(&target);
+                    self.nodes.insert(target.clone(), node);
+                    if existed {
+                        changes.modified.push(target);
+                    } else {
+                        changes.added.push(target);
+                    }
+                }
+            }
+        }
+        self.warnings.extend(layer.warnings);
+        self.applied += 1;
+        Ok(changes)
+    }
+
+    /// The view path an entry path lands on: its parent resolved through symlinks.
+    fn place(&mut self, entry_path: &str, layer: usize) -> String {
+        let parent = path::parent(entry_path);
+        if parent.is_empty() {
+            return entry_path.to_owned();
+        }
+        match self.resolve(parent) {
+            Ok(p) => path::join(&p, path::file_name(entry_path)),
+            Err(e) => {
+                self.warnings.push(Warning {
+                    layer: Some(layer),
+                    path: Some(entry_path.to_owned()),
+                    message: format!("{e}; placing the entry at its literal path"),
+                });
+                entry_path.to_owned()
+            }
+        }
+    }
+
+    /// A hard link shares the linked file's metadata and payload (one inode).
+    fn hard_link(&mut self, entry: Entry, link: &str, layer: usize) -> ViewNode<T> {
+        let target = self.place(link, layer);
+        match self.nodes.get(&target) {
+            Some(n) => ViewNode {
+                entry: Entry {
+                    path: entry.path,
+                    ..n.entry.clone()
+                },
+                layer,
+                hardlink_of: Some(target),
+                payload: n.payload.clone(),
+            },
+            None => {
+                self.warnings.push(Warning {
+                    layer: Some(layer),
+                    path: Some(entry.path.clone()),
+                    message: format!(
+                        "hard link to {link:?}, which is not in this or a lower layer"
+                    ),
+                });
+                ViewNode {
+                    entry,
+                    layer,
+                    hardlink_of: Some(target),
+                    payload: None,
+                }
+            }
+        }
+    }
+
+    /// Removes `root` (when `include_root`) and everything under it that `pred` selects.
+    fn remove_tree(
+        &mut self,
+        root: &str,
+        pred: impl Fn(&ViewNode<T>) -> bool,
+        include_root: bool,
+        removed: &mut Vec<String>,
+    ) {
+        let mut doomed: Vec<String> = Vec::new();
+        if include_root {
+            if let Some(n) = self.nodes.get(root) {
+                if pred(n) {
+                    doomed.push(root.to_owned());
+                }
+            }
+        }
+        let prefix = format!("{root}/");
+        let upper = format!("{root}0"); // '0' sorts right after '/'
+        doomed.extend(
+            self.nodes
+                .range(prefix.clone()..upper)
+                .filter(|(k, n)| k.starts_with(&prefix) && pred(n))
+                .map(|(k, _)| k.clone()),
+        );
+        for k in doomed {
+            self.nodes.remove(&k);
+            removed.push(k);
+        }
+    }
+
+    /// The node at exactly this path, without following a final symlink (like `lstat`);
+    /// symlinks in parent directories are followed.
+    pub fn get(&self, path: &str) -> Option<&ViewNode<T>> {
+        let norm = path::join_clamped("", path);
+        if let Some(n) = self.nodes.get(&norm) {
+            return Some(n);
+        }
+        let parent = self.resolve(path::parent(&norm)).ok()?;
+        self.nodes.get(&path::join(&parent, path::file_name(&norm)))
+    }
+
+    /// The canonical path `path` refers to, following every symlink inside the image:
+    /// absolute targets start again at the image root, `..` stops at the root, so no path
+    /// ever leaves the image. Components that do not exist are kept as written.
+    pub fn resolve(&self, path: &str) -> Result<String, ResolveError> {
+        let mut resolved: Vec<String> = Vec::new();
+        let mut pending: Vec<String> = path
+            .split('/')
+            .rev()
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_owned)
+            .collect();
+        let mut hops = 0;
+        while let Some(comp) = pending.pop() {
+            if comp == "." {
+                continue;
+            }
+            if comp == ".." {
+                resolved.pop();
+                continue;
+            }
+            let mut candidate = resolved.join("/");
+            if !candidate.is_empty() {
+                candidate.push('/');
+            }
+            candidate.push_str(&comp);
+            match self.nodes.get(&candidate).map(|n| &n.entry.kind) {
+                Some(EntryKind::Symlink { target }) => {
+                    hops += 1;
+                    if hops > self.max_hops {
+                        return Err(ResolveError::TooManySymlinks {
+                            path: path.to_owned(),
+                            max: self.max_hops,
+                        });
+                    }
+                    if target.starts_with('/') {
+                        resolved.clear();
+                    }
+                    pending.extend(
+                        target
+                            .split('/')
+                            .rev()
+                            .filter(|c| !c.is_empty())
+                            .map(str::to_owned),
+                    );
+                }
+                _ => resolved.push(comp),
+            }
+        }
+        Ok(resolved.join("/"))
+    }
+
+    /// The node `path` refers to after following symlinks (like `stat`), with its canonical
+    /// path; `None` when nothing is there.
+    pub fn lookup(&self, path: &str) -> Result<Option<(String, &ViewNode<T>)>, ResolveError> {
+        let canonical = self.resolve(path)?;
+        Ok(self.nodes.get(&canonical).map(|n| (canonical, n)))
+    }
+
+    /// Every path in the view in sorted order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ViewNode<T>)> {
+        self.nodes.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Every path strictly under directory `dir` (normalised, no symlink following), sorted.
+    pub fn iter_under<'a>(
+        &'a self,
+        dir: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a ViewNode<T>)> + 'a {
+        let norm = path::join_clamped("", dir);
+        let prefix = if norm.is_empty() {
+            String::new()
+        } else {
+            format!("{norm}/")
+        };
+        let start = prefix.clone();
+        self.nodes
+            .range(start..)
+            .take_while(move |(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.as_str(), v))
+    }
+}
