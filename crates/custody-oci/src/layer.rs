@@ -341,8 +341,9 @@ fn open_stream<'a>(
         other => LayerError::Io(io::Error::other(other.to_string())),
     })?;
     let tap = CompressedTap {
-        // One byte more than the descriptor allows, so an overlong blob is noticed.
-        inner: file.into_inner().take(layer.size.saturating_add(1)),
+        // Limited to the blob's stored length, which was just checked against the descriptor
+        // (an overlong blob fails that check; one that shrinks meanwhile fails the final one).
+        inner: file,
         state: state.clone(),
         expected: layer.size,
         progress: ctx.progress,
