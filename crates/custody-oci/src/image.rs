@@ -202,13 +202,13 @@ impl Image {
         let (config, config_warnings) = ImageConfig::parse(&config_bytes, &what_config)?;
         warnings.extend(config_warnings);
         let platform = config.platform();
-        if let Some(want) = &options.platform {
-            if !want.matches(&platform) {
-                return Err(OciError::Selection {
-                    reason: format!("the image is for {platform}, not {want}"),
-                    available: vec![platform.to_string()],
-                });
-            }
+        if let Some(want) = &options.platform
+            && !want.matches(&platform)
+        {
+            return Err(OciError::Selection {
+                reason: format!("the image is for {platform}, not {want}"),
+                available: vec![platform.to_string()],
+            });
         }
         let descs = manifest.layers();
         if descs.len() != config.diff_ids().len() {
@@ -475,14 +475,14 @@ fn open_docker(
         })?;
     let config_bytes = config_loc.read_small("config", limits.max_metadata_bytes)?;
     let config_digest = Digest::sha256_of(&config_bytes);
-    if let Some(named) = entry.config_digest_from_name() {
-        if named != config_digest {
-            return Err(OciError::DigestMismatch {
-                what: format!("config {}", entry.config),
-                expected: named,
-                actual: config_digest,
-            });
-        }
+    if let Some(named) = entry.config_digest_from_name()
+        && named != config_digest
+    {
+        return Err(OciError::DigestMismatch {
+            what: format!("config {}", entry.config),
+            expected: named,
+            actual: config_digest,
+        });
     }
     // Docker 25+ stores the real manifest beside manifest.json: use it when one names this
     // config, so the manifest digest is the real one.

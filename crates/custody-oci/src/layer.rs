@@ -193,10 +193,10 @@ impl Read for CompressedTap<'_> {
             );
             return Err(io::Error::other("blob longer than its descriptor says"));
         }
-        if let Some(p) = self.progress {
-            if n > 0 {
-                p(self.layer, n as u64);
-            }
+        if let Some(p) = self.progress
+            && n > 0
+        {
+            p(self.layer, n as u64);
         }
         Ok(n)
     }
@@ -204,7 +204,7 @@ impl Read for CompressedTap<'_> {
 
 enum Decoder<'a> {
     Plain(BufReader<CompressedTap<'a>>),
-    Gzip(flate2::bufread::MultiGzDecoder<BufReader<CompressedTap<'a>>>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<CompressedTap<'a>>>>),
     Zstd(zstd::stream::read::Decoder<'static, BufReader<CompressedTap<'a>>>),
 }
 
@@ -250,16 +250,16 @@ impl DecodedTap<'_> {
                 "uncompressed stream".to_owned(),
             ));
         }
-        if let Some(ratio) = self.limits.max_expansion_ratio {
-            if len > self.limits.expansion_check_after {
-                let compressed = self.state.borrow().compressed.len().max(1);
-                if len / compressed > ratio {
-                    return Err(limit(
-                        "max_expansion_ratio",
-                        ratio,
-                        format!("expansion ({len} bytes from {compressed} compressed)"),
-                    ));
-                }
+        if let Some(ratio) = self.limits.max_expansion_ratio
+            && len > self.limits.expansion_check_after
+        {
+            let compressed = self.state.borrow().compressed.len().max(1);
+            if len / compressed > ratio {
+                return Err(limit(
+                    "max_expansion_ratio",
+                    ratio,
+                    format!("expansion ({len} bytes from {compressed} compressed)"),
+                ));
             }
         }
         if let Some(slot) = self.seen.get(self.layer) {
@@ -370,7 +370,9 @@ fn open_stream<'a>(
     }
     let decoder = match found {
         Compression::None => Decoder::Plain(buffered),
-        Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Gzip => {
+            Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
+        }
         Compression::Zstd => Decoder::Zstd(
             zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| {
                 LayerError::Decompress {

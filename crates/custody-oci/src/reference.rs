@@ -147,10 +147,11 @@ fn split_path_and_selector(
     // Longest existing prefix first.
     for &i in colons.iter().rev() {
         let (path, sel) = (&rest[..i], &rest[i + 1..]);
-        if !path.is_empty() && Path::new(path).exists() {
-            if let Ok(sel) = parse_selector(sel, kind) {
-                return Ok((path, Some(sel)));
-            }
+        if !path.is_empty()
+            && Path::new(path).exists()
+            && let Ok(sel) = parse_selector(sel, kind)
+        {
+            return Ok((path, Some(sel)));
         }
     }
     for &i in &colons {

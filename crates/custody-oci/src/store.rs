@@ -90,15 +90,15 @@ impl Store {
         let mut reader = BufReader::with_capacity(64 << 10, file);
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut reader, &mut magic).map_err(|e| OciError::io(path, e))?;
-        if let Some(c) = crate::layer::sniff(&magic[..n]) {
-            if c != crate::Compression::None {
-                return Err(OciError::Archive {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "the archive is {c}-compressed; custody reads image archives in place, so decompress it first"
-                    ),
-                });
-            }
+        if let Some(c) = crate::layer::sniff(&magic[..n])
+            && c != crate::Compression::None
+        {
+            return Err(OciError::Archive {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the archive is {c}-compressed; custody reads image archives in place, so decompress it first"
+                ),
+            });
         }
         reader
             .seek(SeekFrom::Start(0))

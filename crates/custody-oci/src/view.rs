@@ -285,12 +285,11 @@ impl<T> ImageView<T> {
         removed: &mut Vec<String>,
     ) {
         let mut doomed: Vec<String> = Vec::new();
-        if include_root {
-            if let Some(n) = self.nodes.get(root) {
-                if pred(n) {
-                    doomed.push(root.to_owned());
-                }
-            }
+        if include_root
+            && let Some(n) = self.nodes.get(root)
+            && pred(n)
+        {
+            doomed.push(root.to_owned());
         }
         let prefix = format!("{root}/");
         let upper = format!("{root}0"); // '0' sorts right after '/'

@@ -620,3 +620,28 @@ fn compressed_outer_archive_is_refused_clearly() {
     std::fs::write(&p, [b'x'; 3000]).unwrap();
     assert!(Image::open_path(&p).is_err());
 }
+
+#[test]
+fn plain_tar_layers_hash_once_and_gzip_labelled_plain_is_sniffed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = simple_tar();
+    layout(tmp.path(), &[layer(t.clone(), PLAIN)]);
+    let image = open(tmp.path()).unwrap();
+    let report = image.verify_layer(0).unwrap();
+    assert_eq!(report.digest, report.diff_id.0);
+    assert_eq!(report.uncompressed_size, t.len() as u64);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = layer(t, GZIP);
+    l.media_type = PLAIN.to_owned();
+    layout(tmp.path(), &[l]);
+    let c = open(tmp.path())
+        .unwrap()
+        .read_layer(0, &mut MetadataOnly)
+        .unwrap();
+    assert!(
+        c.warnings()[0]
+            .message
+            .contains("declares uncompressed but the blob is gzip")
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::json;
 
 /// One tar entry to write, with its raw name bytes (so `../` and non-UTF-8 names are
 /// possible, which `tar::Builder`'s checked setters refuse).
-pub struct Spec {
+pub(crate) struct Spec {
     pub name: Vec<u8>,
     pub kind: tar::EntryType,
     pub data: Vec<u8>,
@@ -18,7 +18,7 @@ pub struct Spec {
     pub device: Option<(u32, u32)>,
 }
 
-pub fn file(name: &str, data: &[u8]) -> Spec {
+pub(crate) fn file(name: &str, data: &[u8]) -> Spec {
     Spec {
         name: name.as_bytes().to_vec(),
         kind: tar::EntryType::Regular,
@@ -29,7 +29,7 @@ pub fn file(name: &str, data: &[u8]) -> Spec {
     }
 }
 
-pub fn dir(name: &str) -> Spec {
+pub(crate) fn dir(name: &str) -> Spec {
     Spec {
         kind: tar::EntryType::Directory,
         mode: 0o755,
@@ -37,7 +37,7 @@ pub fn dir(name: &str) -> Spec {
     }
 }
 
-pub fn symlink(name: &str, target: &str) -> Spec {
+pub(crate) fn symlink(name: &str, target: &str) -> Spec {
     Spec {
         kind: tar::EntryType::Symlink,
         link: Some(target.as_bytes().to_vec()),
@@ -46,7 +46,7 @@ pub fn symlink(name: &str, target: &str) -> Spec {
     }
 }
 
-pub fn hardlink(name: &str, target: &str) -> Spec {
+pub(crate) fn hardlink(name: &str, target: &str) -> Spec {
     Spec {
         kind: tar::EntryType::Link,
         link: Some(target.as_bytes().to_vec()),
@@ -54,7 +54,7 @@ pub fn hardlink(name: &str, target: &str) -> Spec {
     }
 }
 
-pub fn device(name: &str, kind: tar::EntryType, major: u32, minor: u32) -> Spec {
+pub(crate) fn device(name: &str, kind: tar::EntryType, major: u32, minor: u32) -> Spec {
     Spec {
         kind,
         device: Some((major, minor)),
@@ -63,7 +63,7 @@ pub fn device(name: &str, kind: tar::EntryType, major: u32, minor: u32) -> Spec 
 }
 
 /// A tar stream of `specs`. Names longer than 100 bytes get a GNU long-name entry.
-pub fn tar(specs: &[Spec]) -> Vec<u8> {
+pub(crate) fn tar(specs: &[Spec]) -> Vec<u8> {
     let mut out = Vec::new();
     for s in specs {
         if s.name.len() > 99 {
@@ -110,23 +110,23 @@ fn pad_into(out: &mut Vec<u8>, data: &[u8]) {
     }
 }
 
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
 }
 
-pub fn zstd(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn zstd(bytes: &[u8]) -> Vec<u8> {
     zstd::encode_all(bytes, 3).unwrap()
 }
 
-pub const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-pub const PLAIN: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub(crate) const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub(crate) const PLAIN: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// A layer to put in a layout: the blob as stored, the media type, and the uncompressed tar
 /// (for the DiffID). The descriptor fields can be overridden to lie.
-pub struct LayerSpec {
+pub(crate) struct LayerSpec {
     pub blob: Vec<u8>,
     pub media_type: String,
     pub tar: Vec<u8>,
@@ -136,7 +136,7 @@ pub struct LayerSpec {
     pub store: bool,
 }
 
-pub fn layer(tar_bytes: Vec<u8>, media_type: &str) -> LayerSpec {
+pub(crate) fn layer(tar_bytes: Vec<u8>, media_type: &str) -> LayerSpec {
     let blob = match media_type {
         GZIP => gzip(&tar_bytes),
         ZSTD => zstd(&tar_bytes),
@@ -153,7 +153,7 @@ pub fn layer(tar_bytes: Vec<u8>, media_type: &str) -> LayerSpec {
     }
 }
 
-pub fn write_blob(dir: &Path, bytes: &[u8]) -> Digest {
+pub(crate) fn write_blob(dir: &Path, bytes: &[u8]) -> Digest {
     let d = Digest::sha256_of(bytes);
     let p = dir.join("blobs/sha256");
     std::fs::create_dir_all(&p).unwrap();
@@ -163,7 +163,7 @@ pub fn write_blob(dir: &Path, bytes: &[u8]) -> Digest {
 
 /// Writes an OCI layout of one image with `layers` into `dir` and returns the manifest
 /// digest.
-pub fn layout(dir: &Path, layers: &[LayerSpec]) -> Digest {
+pub(crate) fn layout(dir: &Path, layers: &[LayerSpec]) -> Digest {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let mut descs = Vec::new();
@@ -210,7 +210,7 @@ pub fn layout(dir: &Path, layers: &[LayerSpec]) -> Digest {
     manifest_digest
 }
 
-pub fn write_index(dir: &Path, manifest: &Digest, size: u64, ref_name: &str) {
+pub(crate) fn write_index(dir: &Path, manifest: &Digest, size: u64, ref_name: &str) {
     let index = json!({
         "schemaVersion": 2,
         "manifests": [{
@@ -224,7 +224,7 @@ pub fn write_index(dir: &Path, manifest: &Digest, size: u64, ref_name: &str) {
 }
 
 /// Packs a directory into an uncompressed tar at `out` (an oci-archive), in sorted order.
-pub fn tar_dir(dir: &Path, out: &Path) {
+pub(crate) fn tar_dir(dir: &Path, out: &Path) {
     let f = std::fs::File::create(out).unwrap();
     let mut b = tar::Builder::new(f);
     b.follow_symlinks(false);
@@ -233,7 +233,7 @@ pub fn tar_dir(dir: &Path, out: &Path) {
 }
 
 /// Every file under `dir`, for checking that reading wrote nothing.
-pub fn listing(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn listing(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
