@@ -397,3 +397,216 @@ impl<T> ImageView<T> {
             .map(|(k, v)| (k.as_str(), v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use custody_types::{DiffId, Digest};
+
+    use super::*;
+    use crate::entry::LayerEntry;
+
+    fn e(path: &str, kind: EntryKind) -> Entry {
+        Entry {
+            path: path.to_owned(),
+            kind,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime: 0,
+        }
+    }
+
+    fn f(path: &str, payload: &str) -> LayerEntry<String> {
+        LayerEntry {
+            entry: e(path, EntryKind::File),
+            payload: Some(payload.to_owned()),
+        }
+    }
+
+    fn k(path: &str, kind: EntryKind) -> LayerEntry<String> {
+        LayerEntry {
+            entry: e(path, kind),
+            payload: None,
+        }
+    }
+
+    fn sym(path: &str, target: &str) -> LayerEntry<String> {
+        k(
+            path,
+            EntryKind::Symlink {
+                target: target.to_owned(),
+            },
+        )
+    }
+
+    fn layer(index: usize, entries: Vec<LayerEntry<String>>) -> LayerContents<String> {
+        LayerContents {
+            index,
+            digest: Digest::sha256_of(&[index as u8]),
+            diff_id: DiffId(Digest::sha256_of(&[index as u8])),
+            uncompressed_size: 0,
+            entries,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn payload<'a>(v: &'a ImageView<String>, p: &str) -> Option<&'a str> {
+        v.lookup(p).ok()??.1.payload().map(String::as_str)
+    }
+
+    #[test]
+    fn whiteouts_hide_lower_layers_only() {
+        let mut v = ImageView::new(40);
+        v.apply(layer(
+            0,
+            vec![
+                k("a", EntryKind::Dir),
+                f("a/x", "x0"),
+                f("a/y", "y0"),
+                k("d", EntryKind::Dir),
+                f("d/old", "old"),
+                k("d/sub", EntryKind::Dir),
+                f("d/sub/deep", "deep"),
+            ],
+        ))
+        .unwrap();
+        let ch = v
+            .apply(layer(
+                1,
+                vec![
+                    k("a/x", EntryKind::Whiteout),
+                    // The opaque marker after a same-layer child must not hide that child.
+                    f("d/new", "new"),
+                    k("d", EntryKind::OpaqueWhiteout),
+                ],
+            ))
+            .unwrap();
+        assert_eq!(payload(&v, "a/x"), None);
+        assert_eq!(payload(&v, "a/y"), Some("y0"));
+        assert_eq!(payload(&v, "d/new"), Some("new"));
+        assert!(v.get("d/old").is_none() && v.get("d/sub/deep").is_none());
+        assert!(v.get("d").is_some(), "an opaque directory itself stays");
+        let mut removed = ch.removed.clone();
+        removed.sort();
+        assert_eq!(removed, ["a/x", "d/old", "d/sub", "d/sub/deep"]);
+        assert_eq!(ch.added, ["d/new"]);
+        // Whiting out a directory removes its subtree.
+        v.apply(layer(2, vec![k("a", EntryKind::Whiteout)]))
+            .unwrap();
+        assert!(v.get("a").is_none() && v.get("a/y").is_none());
+    }
+
+    #[test]
+    fn later_layers_replace_and_change_kinds() {
+        let mut v = ImageView::new(40);
+        v.apply(layer(
+            0,
+            vec![k("p", EntryKind::Dir), f("p/child", "c"), f("q", "file q")],
+        ))
+        .unwrap();
+        let ch = v
+            .apply(layer(
+                1,
+                vec![
+                    f("p", "now a file"),
+                    k("q", EntryKind::Dir),
+                    f("q/in", "in"),
+                ],
+            ))
+            .unwrap();
+        assert_eq!(payload(&v, "p"), Some("now a file"));
+        assert!(v.get("p/child").is_none());
+        assert_eq!(v.get("q").unwrap().entry().kind, EntryKind::Dir);
+        assert_eq!(v.get("q").unwrap().layer(), 1);
+        assert_eq!(payload(&v, "q/in"), Some("in"));
+        assert_eq!(ch.removed, ["p/child"]);
+        assert_eq!(ch.modified, ["p", "q"]);
+        assert!(matches!(
+            v.apply(layer(5, vec![])),
+            Err(OciError::LayerOrder {
+                expected: 2,
+                got: 5
+            })
+        ));
+    }
+
+    #[test]
+    fn hard_links_share_the_lower_layer_file_and_survive_its_replacement() {
+        let mut v = ImageView::new(40);
+        v.apply(layer(0, vec![f("usr/bin/perl5.36", "perl")]))
+            .unwrap();
+        v.apply(layer(
+            1,
+            vec![k(
+                "usr/bin/perl",
+                EntryKind::HardLink {
+                    target: "usr/bin/perl5.36".to_owned(),
+                },
+            )],
+        ))
+        .unwrap();
+        let node = v.get("usr/bin/perl").unwrap();
+        assert_eq!(node.entry().kind, EntryKind::File);
+        assert_eq!(node.hardlink_of(), Some("usr/bin/perl5.36"));
+        assert_eq!(node.layer(), 1);
+        assert_eq!(payload(&v, "usr/bin/perl"), Some("perl"));
+        // Replacing the original later does not change the link's content (one inode each).
+        v.apply(layer(2, vec![f("usr/bin/perl5.36", "new perl")]))
+            .unwrap();
+        assert_eq!(payload(&v, "usr/bin/perl"), Some("perl"));
+        // A link to nothing is kept with a warning.
+        v.apply(layer(
+            3,
+            vec![k(
+                "dangling",
+                EntryKind::HardLink {
+                    target: "missing".to_owned(),
+                },
+            )],
+        ))
+        .unwrap();
+        assert!(
+            v.warnings()[0]
+                .message
+                .contains("not in this or a lower layer")
+        );
+    }
+
+    #[test]
+    fn entries_under_a_symlinked_directory_land_at_its_target() {
+        let mut v = ImageView::new(40);
+        v.apply(layer(
+            0,
+            vec![
+                k("usr", EntryKind::Dir),
+                k("usr/lib", EntryKind::Dir),
+                sym("lib", "usr/lib"),
+                sym("etc/os-release", "../usr/lib/os-release"),
+                f("usr/lib/os-release", "ID=debian"),
+            ],
+        ))
+        .unwrap();
+        v.apply(layer(1, vec![f("lib/libfoo.so", "foo")])).unwrap();
+        assert!(v.get("usr/lib/libfoo.so").is_some());
+        assert_eq!(payload(&v, "/lib/libfoo.so"), Some("foo"));
+        assert_eq!(payload(&v, "/etc/os-release"), Some("ID=debian"));
+        // `..` after a symlink climbs from its target, as the kernel does.
+        assert_eq!(v.resolve("/lib/../etc").unwrap(), "usr/etc");
+        assert_eq!(v.resolve("../../lib/x").unwrap(), "usr/lib/x");
+        let under: Vec<&str> = v.iter_under("/usr/lib").map(|(p, _)| p).collect();
+        assert_eq!(under, ["usr/lib/libfoo.so", "usr/lib/os-release"]);
+        // get() does not follow a final symlink; lookup() does.
+        assert!(matches!(
+            v.get("etc/os-release").unwrap().entry().kind,
+            EntryKind::Symlink { .. }
+        ));
+    }
+
+    #[test]
+    fn image_view_and_image_are_shareable() {
+        fn sync<T: Send + Sync>() {}
+        sync::<ImageView<Vec<u8>>>();
+        sync::<crate::Image>();
+    }
+}
