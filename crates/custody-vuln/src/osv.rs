@@ -183,13 +183,10 @@ pub enum Verdict {
 }
 
 /// A record that was read but not kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Rejection {
-    /// The record is withdrawn (kept out of matching by design, not an error).
-    Withdrawn {
-        /// The record's ID.
-        id: String,
-    },
+    /// The record is withdrawn: checked, but kept out of matching by design.
+    Withdrawn(Box<Advisory>),
     /// The record is broken; the warning says how.
     Invalid(Warning),
 }
@@ -423,7 +420,7 @@ fn check(
         record_sha256: sha2_256(bytes),
     };
     if advisory.withdrawn.is_some() {
-        return Err(Rejection::Withdrawn { id: advisory.id });
+        return Err(Rejection::Withdrawn(Box::new(advisory)));
     }
     Ok((advisory, warnings))
 }
@@ -764,9 +761,9 @@ mod tests {
     fn withdrawn_records_are_rejected_as_withdrawn() {
         let bytes =
             br#"{"id":"X-1","modified":"2024-01-01T00:00:00Z","withdrawn":"2024-01-02T00:00:00Z"}"#;
-        assert_eq!(
-            parse_record(bytes, "f").unwrap_err(),
-            Rejection::Withdrawn { id: "X-1".into() }
-        );
+        match parse_record(bytes, "f") {
+            Err(Rejection::Withdrawn(a)) => assert_eq!(a.id, "X-1"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -25,6 +25,8 @@ pub enum WarningKind {
     DuplicateId,
     /// A file in the database folder that is not a JSON record or a zip export.
     IgnoredFile,
+    /// A file or archive entry that could not be read (I/O error, corrupt compression).
+    Unreadable,
 }
 
 impl WarningKind {
@@ -39,6 +41,7 @@ impl WarningKind {
             WarningKind::TooLarge => "too-large",
             WarningKind::DuplicateId => "duplicate-id",
             WarningKind::IgnoredFile => "ignored-file",
+            WarningKind::Unreadable => "unreadable",
         }
     }
 }
