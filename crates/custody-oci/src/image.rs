@@ -350,7 +350,8 @@ impl Image {
             count: self.layers.len(),
         })?;
         Ok(ReadContext {
-            layer,
+            index,
+            layer: Some(layer),
             limits: &self.limits,
             progress: self.progress.as_ref(),
             seen: &self.seen,
@@ -398,7 +399,7 @@ impl Image {
         visitor: &mut V,
     ) -> Result<LayerContents<V::Payload>, OciError> {
         let ctx = self.context(index)?;
-        layer::read(&ctx, visitor)
+        layer::read(&ctx, None, visitor)
             .map(|(contents, _)| contents)
             .map_err(|e| self.layer_error(index, e))
     }

@@ -162,7 +162,7 @@ fn set_failure(state: &Shared, e: LayerError) {
 /// The blob as read from disk: hashes and counts the compressed bytes and refuses to read
 /// past the descriptor's size.
 struct CompressedTap<'a> {
-    inner: io::Take<std::fs::File>,
+    inner: Box<dyn Read + 'a>,
     state: Shared,
     expected: u64,
     progress: Option<&'a ProgressFn>,
@@ -312,9 +312,11 @@ impl Read for DecodedTap<'_> {
     }
 }
 
-/// Everything one layer read needs from the image.
+/// Everything one layer read needs: the descriptor to check against (absent for a bare blob
+/// read with [`read_layer_blob`]) and the image's limits and counters.
 pub(crate) struct ReadContext<'a> {
-    pub(crate) layer: &'a Layer,
+    pub(crate) index: usize,
+    pub(crate) layer: Option<&'a Layer>,
     pub(crate) limits: &'a Limits,
     pub(crate) progress: Option<&'a ProgressFn>,
     pub(crate) seen: &'a [AtomicU64],
@@ -326,28 +328,35 @@ const BUF: usize = 256 << 10;
 /// mislabelling warning.
 fn open_stream<'a>(
     ctx: &ReadContext<'a>,
+    source: Option<Box<dyn Read + 'a>>,
     state: &Shared,
     warnings: &mut Vec<Warning>,
 ) -> Result<(BufReader<DecodedTap<'a>>, Compression), LayerError> {
-    let layer = ctx.layer;
-    if layer.location.len != layer.size {
-        return Err(LayerError::SizeMismatch {
-            expected: layer.size,
-            actual: layer.location.len,
-        });
-    }
-    let file = layer.location.open().map_err(|e| match e {
-        crate::OciError::Io { source, .. } => LayerError::Io(source),
-        other => LayerError::Io(io::Error::other(other.to_string())),
-    })?;
+    let (source, expected): (Box<dyn Read + 'a>, u64) = match (ctx.layer, source) {
+        (_, Some(source)) => (source, u64::MAX),
+        (Some(layer), None) => {
+            if layer.location.len != layer.size {
+                return Err(LayerError::SizeMismatch {
+                    expected: layer.size,
+                    actual: layer.location.len,
+                });
+            }
+            // Limited to the blob's stored length, just checked against the descriptor (an
+            // overlong blob fails that check; one that shrinks meanwhile fails the last one).
+            let file = layer.location.open().map_err(|e| match e {
+                crate::OciError::Io { source, .. } => LayerError::Io(source),
+                other => LayerError::Io(io::Error::other(other.to_string())),
+            })?;
+            (Box::new(file), layer.size)
+        }
+        (None, None) => return Err(LayerError::Io(io::Error::other("no layer source"))),
+    };
     let tap = CompressedTap {
-        // Limited to the blob's stored length, which was just checked against the descriptor
-        // (an overlong blob fails that check; one that shrinks meanwhile fails the final one).
-        inner: file,
+        inner: source,
         state: state.clone(),
-        expected: layer.size,
+        expected,
         progress: ctx.progress,
-        layer: layer.index,
+        layer: ctx.index,
     };
     let mut buffered = BufReader::with_capacity(BUF, tap);
     let magic = buffered.fill_buf().map_err(|e| {
@@ -358,7 +367,7 @@ fn open_stream<'a>(
             .unwrap_or(LayerError::Io(e))
     })?;
     let found = sniff(magic).unwrap_or(Compression::None);
-    if found != layer.compression {
+    if let Some(layer) = ctx.layer.filter(|l| l.compression != found) {
         warnings.push(Warning {
             layer: Some(layer.index),
             path: None,
@@ -387,7 +396,7 @@ fn open_stream<'a>(
         state: state.clone(),
         compression: found,
         limits: ctx.limits,
-        layer: layer.index,
+        layer: ctx.index,
         seen: ctx.seen,
     };
     Ok((BufReader::with_capacity(BUF, decoded), found))
@@ -430,34 +439,35 @@ fn finish(
     if let Some(f) = s.failure {
         return Err(f);
     }
-    let layer = ctx.layer;
     let compressed_len = s.compressed.len();
-    if compressed_len != layer.size {
-        return Err(LayerError::SizeMismatch {
-            expected: layer.size,
-            actual: compressed_len,
-        });
-    }
     let digest = s.compressed.finish();
-    if digest != layer.digest {
-        return Err(LayerError::DigestMismatch {
-            expected: layer.digest.clone(),
-            actual: digest,
-        });
-    }
     let diff = if compression == Compression::None {
         digest.clone()
     } else {
         s.uncompressed.finish()
     };
-    if diff != layer.diff_id.0 {
-        return Err(LayerError::DiffIdMismatch {
-            expected: layer.diff_id.0.clone(),
-            actual: diff,
-        });
+    if let Some(layer) = ctx.layer {
+        if compressed_len != layer.size {
+            return Err(LayerError::SizeMismatch {
+                expected: layer.size,
+                actual: compressed_len,
+            });
+        }
+        if digest != layer.digest {
+            return Err(LayerError::DigestMismatch {
+                expected: layer.digest.clone(),
+                actual: digest,
+            });
+        }
+        if diff != layer.diff_id.0 {
+            return Err(LayerError::DiffIdMismatch {
+                expected: layer.diff_id.0.clone(),
+                actual: diff,
+            });
+        }
     }
     Ok(LayerReport {
-        index: layer.index,
+        index: ctx.index,
         digest,
         diff_id: DiffId(diff),
         compressed_size: compressed_len,
@@ -480,18 +490,19 @@ fn new_state() -> Shared {
 pub(crate) fn verify(ctx: &ReadContext<'_>) -> Result<LayerReport, LayerError> {
     let state = new_state();
     let mut warnings = Vec::new();
-    let (decoded, compression) = open_stream(ctx, &state, &mut warnings)?;
+    let (decoded, compression) = open_stream(ctx, None, &state, &mut warnings)?;
     finish(ctx, &state, decoded, compression)
 }
 
 /// Streams a layer, parses its tar entries and hands each to the visitor.
-pub(crate) fn read<V: LayerVisitor>(
-    ctx: &ReadContext<'_>,
+pub(crate) fn read<'a, V: LayerVisitor>(
+    ctx: &ReadContext<'a>,
+    source: Option<Box<dyn Read + 'a>>,
     visitor: &mut V,
 ) -> Result<(LayerContents<V::Payload>, LayerReport), LayerError> {
     let state = new_state();
     let mut warnings = Vec::new();
-    let (decoded, compression) = open_stream(ctx, &state, &mut warnings)?;
+    let (decoded, compression) = open_stream(ctx, source, &state, &mut warnings)?;
     let stream_err = |e: io::Error, state: &Shared| {
         state
             .borrow_mut()
@@ -526,7 +537,7 @@ pub(crate) fn read<V: LayerVisitor>(
                     &meta.path,
                     size,
                     ctx.limits.max_capture_bytes,
-                    ctx.layer.index,
+                    ctx.index,
                     &mut warnings,
                 );
                 match visitor.visit(&meta, &mut content) {
@@ -555,7 +566,7 @@ pub(crate) fn read<V: LayerVisitor>(
     let report = finish(ctx, &state, archive.into_inner(), compression)?;
     Ok((
         LayerContents {
-            index: ctx.layer.index,
+            index: ctx.index,
             digest: report.digest.clone(),
             diff_id: report.diff_id.clone(),
             uncompressed_size: report.uncompressed_size,
@@ -574,7 +585,7 @@ fn convert_entry<R: Read>(
     ctx: &ReadContext<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<Entry>, LayerError> {
-    let layer = ctx.layer.index;
+    let layer = ctx.index;
     let header = entry.header();
     let raw = entry.path_bytes();
     if raw.len() > ctx.limits.max_path_len {
@@ -675,7 +686,7 @@ fn link_target<R: Read>(
             max: ctx.limits.max_path_len as u64,
         });
     }
-    Ok(decode_name(&raw, ctx.layer.index, warnings))
+    Ok(decode_name(&raw, ctx.index, warnings))
 }
 
 /// Decodes a tar name as UTF-8, lossily with a warning when it is not.
@@ -695,4 +706,25 @@ fn decode_name(raw: &[u8], layer: usize, warnings: &mut Vec<Warning>) -> String 
             lossy
         }
     }
+}
+
+/// Reads one layer blob (gzip, zstd or plain tar, by magic bytes) from any reader, with no
+/// descriptor to check against: the blob digest and DiffID are computed and returned in the
+/// report for the caller to compare. For layers outside an image (a single `layer.tar`, a
+/// fuzzer's input); layers of an [`crate::Image`] go through [`crate::Image::read_layer`],
+/// which checks them.
+pub fn read_layer_blob<R: Read, V: LayerVisitor>(
+    blob: R,
+    limits: &Limits,
+    visitor: &mut V,
+) -> Result<(LayerContents<V::Payload>, LayerReport), LayerError> {
+    let seen = [AtomicU64::new(0)];
+    let ctx = ReadContext {
+        index: 0,
+        layer: None,
+        limits,
+        progress: None,
+        seen: &seen,
+    };
+    read(&ctx, Some(Box::new(blob)), visitor)
 }
