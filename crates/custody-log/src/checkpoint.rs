@@ -372,7 +372,10 @@ mod tests {
         let cp = Checkpoint::new("custody.example/log", 1, leaf_hash(b"r")).unwrap();
         let signed = SignedCheckpoint::sign(&cp, &k).unwrap();
         let err = signed.verify(&other.verifier()).unwrap_err();
-        assert!(matches!(err, CheckpointError::NotSignedByLogKey { .. }), "{err}");
+        assert!(
+            matches!(err, CheckpointError::NotSignedByLogKey { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("custody.example/log+"));
         let err = signed
             .verify_origin(&k.verifier(), "custody.example/other")
@@ -403,8 +406,6 @@ mod tests {
         assert_eq!(ok.to_text(), format!("o\n0\n{root}\nx\ny\n"));
         assert!(Checkpoint::new("a\nb", 1, leaf_hash(b"r")).is_err());
         assert!(Checkpoint::with_extensions("o", 1, leaf_hash(b"r"), vec!["".into()]).is_err());
-        assert!(
-            Checkpoint::with_extensions("o", 1, leaf_hash(b"r"), vec!["a\nb".into()]).is_err()
-        );
+        assert!(Checkpoint::with_extensions("o", 1, leaf_hash(b"r"), vec!["a\nb".into()]).is_err());
     }
 }

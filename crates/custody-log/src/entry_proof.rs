@@ -216,8 +216,8 @@ impl EntryProof {
                 });
             }
         }
-        let checkpoint = SignedCheckpoint::parse(&self.checkpoint)?
-            .verify_origin(log_key, &self.log_origin)?;
+        let checkpoint =
+            SignedCheckpoint::parse(&self.checkpoint)?.verify_origin(log_key, &self.log_origin)?;
         if checkpoint.size() != self.tree_size {
             return Err(EntryProofError::TreeSizeMismatch {
                 proof: self.tree_size,

@@ -196,7 +196,10 @@ mod tests {
         let mut concat = vec![0x01];
         concat.extend_from_slice(a.as_bytes());
         concat.extend_from_slice(b.as_bytes());
-        assert_eq!(node_hash(&a, &b).to_bytes(), <[u8; 32]>::from(Sha256::digest(&concat)));
+        assert_eq!(
+            node_hash(&a, &b).to_bytes(),
+            <[u8; 32]>::from(Sha256::digest(&concat))
+        );
     }
 
     #[test]
@@ -208,7 +211,10 @@ mod tests {
         assert!(Hash::from_hex("abc").is_err());
         assert!(Hash::from_hex(&"é".repeat(32)).is_err());
         assert_eq!(Hash::from_base64("YmFuYW5hcw=="), Err(HashError::Length(7)));
-        assert!(matches!(Hash::from_base64("not base64!"), Err(HashError::Base64(_))));
+        assert!(matches!(
+            Hash::from_base64("not base64!"),
+            Err(HashError::Base64(_))
+        ));
         let json = serde_json::to_string(&h).unwrap();
         assert_eq!(serde_json::from_str::<Hash>(&json).unwrap(), h);
         assert!(serde_json::from_str::<Hash>("\"00\"").is_err());

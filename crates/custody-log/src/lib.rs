@@ -108,7 +108,7 @@ pub use note::{
 pub use proof::{
     ConsistencyProof, InclusionProof, ProofError, build_consistency_proof, build_inclusion_proof,
     build_root, consistency_proof_node_ids, inclusion_proof_node_ids, root_node_ids,
-    verify_consistency, verify_inclusion,
+    verify_consistency, verify_consistency_bytes, verify_inclusion, verify_inclusion_bytes,
 };
 pub use store::{
     AsyncNodeReader, MemoryStore, NodeReader, StoreError, load_frontier, load_frontier_async,

@@ -164,10 +164,7 @@ mod tests {
         let n = NodeId::new(3, 5);
         assert_eq!(n.leaf_range(), Some((40, 48)));
         assert_eq!(n.parent(), NodeId::new(4, 2));
-        assert_eq!(
-            n.children(),
-            Some((NodeId::new(2, 10), NodeId::new(2, 11)))
-        );
+        assert_eq!(n.children(), Some((NodeId::new(2, 10), NodeId::new(2, 11))));
         assert_eq!(NodeId::leaf(3).children(), None);
         assert_eq!(NodeId::new(63, 0).leaf_range(), None);
         assert_eq!(NodeId::new(62, 0).leaf_range(), Some((0, MAX_TREE_SIZE)));

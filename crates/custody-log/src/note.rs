@@ -164,7 +164,7 @@ fn key_id(name: &KeyName, typed_key: &[u8]) -> u32 {
 }
 
 /// Splits at the first `sep`, like Go's `strings.Cut` (everything in `head` when absent).
-fn chop<'a>(s: &'a str, sep: char) -> (&'a str, &'a str) {
+fn chop(s: &str, sep: char) -> (&str, &str) {
     s.split_once(sep).unwrap_or((s, ""))
 }
 
@@ -481,7 +481,10 @@ impl Note {
         }
         let mut signatures = Vec::new();
         for (n, line) in sigs[..sigs.len() - 1].split('\n').enumerate() {
-            let bad = |reason| NoteError::MalformedSignatureLine { line: n + 1, reason };
+            let bad = |reason| NoteError::MalformedSignatureLine {
+                line: n + 1,
+                reason,
+            };
             if n >= MAX_SIGNATURES {
                 return Err(NoteError::TooManySignatures);
             }

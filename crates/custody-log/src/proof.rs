@@ -103,6 +103,14 @@ pub enum ProofError {
         /// `"old"` or `"new"`.
         which: &'static str,
     },
+    /// A value given as raw bytes is not a 32-byte SHA-256 hash.
+    #[error("{what} is {len} bytes long, expected a 32-byte SHA-256 hash")]
+    HashLength {
+        /// Which value.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
     /// Two roots claimed for the same size differ.
     #[error("tree size {size} has two different roots {first} and {second}")]
     SameSizeDifferentRoots {
@@ -325,7 +333,10 @@ pub fn root_node_ids(tree_size: u64) -> Result<Vec<NodeId>, ProofError> {
 /// [`root_node_ids`]; the empty tree's root is `SHA-256("")`.
 pub fn build_root(tree_size: u64, nodes: &impl NodeLookup) -> Result<Hash, ProofError> {
     let hashes = root_plan(tree_size)?.build(nodes)?;
-    Ok(hashes.first().copied().unwrap_or_else(crate::hash::empty_root))
+    Ok(hashes
+        .first()
+        .copied()
+        .unwrap_or_else(crate::hash::empty_root))
 }
 
 /// Number of hashes in the inclusion proof of `index` at `size` (`index < size`), from the
@@ -497,6 +508,81 @@ pub fn verify_consistency(
     Ok(())
 }
 
+fn raw_hash(what: &'static str, bytes: &[u8]) -> Result<Hash, ProofError> {
+    Hash::from_slice(bytes).map_err(|_| ProofError::HashLength {
+        what,
+        len: bytes.len(),
+    })
+}
+
+fn raw_path(path: &[impl AsRef<[u8]>]) -> Result<Vec<Hash>, ProofError> {
+    path.iter()
+        .map(|p| raw_hash("proof hash", p.as_ref()))
+        .collect()
+}
+
+/// [`verify_inclusion`] over byte strings as they arrive in foreign JSON (the shape of Go's
+/// `proof.VerifyInclusion`): every value must be a 32-byte hash.
+pub fn verify_inclusion_bytes(
+    leaf: &[u8],
+    index: u64,
+    tree_size: u64,
+    path: &[impl AsRef<[u8]>],
+    root: &[u8],
+) -> Result<(), ProofError> {
+    verify_inclusion(
+        &raw_hash("leaf hash", leaf)?,
+        index,
+        tree_size,
+        &raw_path(path)?,
+        &raw_hash("root hash", root)?,
+    )
+}
+
+/// [`verify_consistency`] over byte strings as they arrive in foreign JSON (the shape of Go's
+/// `proof.VerifyConsistency`). As there, equal sizes only compare the roots, whatever their
+/// length; otherwise every value must be a 32-byte hash.
+pub fn verify_consistency_bytes(
+    old_size: u64,
+    new_size: u64,
+    path: &[impl AsRef<[u8]>],
+    old_root: &[u8],
+    new_root: &[u8],
+) -> Result<(), ProofError> {
+    if old_size > new_size {
+        return Err(ProofError::SizesOutOfOrder { old_size, new_size });
+    }
+    if old_size == 0 {
+        return Err(ProofError::EmptyOldTree);
+    }
+    if old_size == new_size && (old_root.len() != 32 || new_root.len() != 32) {
+        if !path.is_empty() {
+            return Err(ProofError::WrongPathLength {
+                what: format!("{old_size} to {new_size}"),
+                expected: 0,
+                got: path.len(),
+            });
+        }
+        if old_root != new_root {
+            return Err(raw_hash("old root hash", old_root)
+                .and(raw_hash("new root hash", new_root))
+                .err()
+                .unwrap_or(ProofError::HashLength {
+                    what: "root hash",
+                    len: old_root.len(),
+                }));
+        }
+        return Ok(());
+    }
+    verify_consistency(
+        old_size,
+        new_size,
+        &raw_path(path)?,
+        &raw_hash("old root hash", old_root)?,
+        &raw_hash("new root hash", new_root)?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -529,7 +615,10 @@ mod tests {
     fn array_indices_map_to_perfect_or_right_edge_nodes() {
         // Tree of 3 leaves: array nodes 0..5; node 3 (level 2) is the non-perfect root.
         assert_eq!(array_index_element(0, 3), Element::Perfect(NodeId::leaf(0)));
-        assert_eq!(array_index_element(1, 3), Element::Perfect(NodeId::new(1, 0)));
+        assert_eq!(
+            array_index_element(1, 3),
+            Element::Perfect(NodeId::new(1, 0))
+        );
         assert_eq!(array_index_element(4, 3), Element::Perfect(NodeId::leaf(2)));
         assert_eq!(
             array_index_element(3, 3),
@@ -602,12 +691,16 @@ mod tests {
         );
         assert_eq!(build_root(0, &store).unwrap(), crate::hash::empty_root());
         // Largest supported tree: planning must not overflow.
-        assert!(!inclusion_proof_node_ids(MAX_TREE_SIZE - 1, MAX_TREE_SIZE)
-            .unwrap()
-            .is_empty());
-        assert!(!consistency_proof_node_ids(MAX_TREE_SIZE - 3, MAX_TREE_SIZE)
-            .unwrap()
-            .is_empty());
+        assert!(
+            !inclusion_proof_node_ids(MAX_TREE_SIZE - 1, MAX_TREE_SIZE)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            !consistency_proof_node_ids(MAX_TREE_SIZE - 3, MAX_TREE_SIZE)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

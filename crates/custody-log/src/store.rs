@@ -199,7 +199,11 @@ impl MemoryStore {
     }
 
     /// Inclusion proof of leaf `index` at any `tree_size` up to the current size.
-    pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<InclusionProof, ProofError> {
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, ProofError> {
         self.check_size(tree_size)?;
         build_inclusion_proof(index, tree_size, &self.nodes)
     }
@@ -217,7 +221,10 @@ impl MemoryStore {
     /// Recomputes the tree from `leaves` (which must be this log's leaf hashes, from wherever
     /// the entries live) and reports every stored node that is missing or altered, plus whether
     /// fails when the number of leaves is not the log's size.
-    pub fn audit(&self, leaves: impl IntoIterator<Item = Hash>) -> Result<Vec<NodeMismatch>, ProofError> {
+    pub fn audit(
+        &self,
+        leaves: impl IntoIterator<Item = Hash>,
+    ) -> Result<Vec<NodeMismatch>, ProofError> {
         let mut frontier = Frontier::new();
         let mut expected = Vec::new();
         let mut mismatches = Vec::new();
@@ -278,7 +285,10 @@ mod tests {
         }
         assert!(matches!(
             store.inclusion_proof(0, 41),
-            Err(ProofError::BeyondCurrentSize { size: 41, current: 40 })
+            Err(ProofError::BeyondCurrentSize {
+                size: 41,
+                current: 40
+            })
         ));
         let p = prove_consistency(&store, 13, 40).unwrap();
         p.verify(&roots[13], &roots[40]).unwrap();

@@ -35,7 +35,9 @@ pub enum TrustError {
         got: String,
     },
     /// The log shrank.
-    #[error("rollback: checkpoint has tree size {new_size}, smaller than the trusted size {trusted_size}")]
+    #[error(
+        "rollback: checkpoint has tree size {new_size}, smaller than the trusted size {trusted_size}"
+    )]
     Rollback {
         /// Trusted size.
         trusted_size: u64,
@@ -236,9 +238,11 @@ mod tests {
             serde_json::from_str::<TrustedCheckpoint>(&json).unwrap(),
             trusted
         );
-        assert!(serde_json::from_str::<TrustedCheckpoint>(
-            r#"{"origin":"x","size":1,"root":"00","extra":1}"#
-        )
-        .is_err());
+        assert!(
+            serde_json::from_str::<TrustedCheckpoint>(
+                r#"{"origin":"x","size":1,"root":"00","extra":1}"#
+            )
+            .is_err()
+        );
     }
 }
