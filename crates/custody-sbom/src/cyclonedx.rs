@@ -1,0 +1,300 @@
+//! CycloneDX 1.6 and 1.5 JSON. The two differ here only in `specVersion`, `$schema` and
+//! the licence `acknowledgement` field (1.6); everything else custody writes is in both.
+//!
+//! Layer attribution is written twice per component: Trivy's `aquasecurity:trivy:Layer*`
+//! properties (what existing scanners and dashboards read) and custody's own.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::model::{Bom, Component, Ecosystem, License, Subject};
+use crate::properties;
+use crate::render::{SpecVersion, TOOL_NAME, TOOL_VERSION, content_uuid, timestamp, to_json};
+
+pub(crate) fn write(bom: &Bom, spec: SpecVersion) -> Vec<u8> {
+    let mut doc = Map::new();
+    doc.insert(
+        "$schema".into(),
+        json!(format!(
+            "http://cyclonedx.org/schema/bom-{}.schema.json",
+            spec.as_str()
+        )),
+    );
+    doc.insert("bomFormat".into(), json!("CycloneDX"));
+    doc.insert("specVersion".into(), json!(spec.as_str()));
+    doc.insert("serialNumber".into(), json!(""));
+    doc.insert("version".into(), json!(1));
+    let (subject, subject_ref) = subject_component(bom);
+    doc.insert(
+        "metadata".into(),
+        json!({
+            "timestamp": timestamp(bom),
+            "tools": {"components": [{
+                "type": "application",
+                "name": TOOL_NAME,
+                "version": TOOL_VERSION,
+            }]},
+            "component": subject,
+        }),
+    );
+    let present: BTreeSet<&str> = bom.components.iter().map(|c| c.bom_ref.as_str()).collect();
+    doc.insert(
+        "components".into(),
+        Value::Array(bom.components.iter().map(|c| component(c, spec)).collect()),
+    );
+    doc.insert(
+        "dependencies".into(),
+        dependencies(bom, &subject_ref, &present),
+    );
+    // serialNumber: derived from everything else, so identical content gets an identical
+    // serial and any change gets a new one.
+    let draft = to_json(&Value::Object(doc.clone()));
+    doc.insert(
+        "serialNumber".into(),
+        json!(format!("urn:uuid:{}", content_uuid(&draft))),
+    );
+    to_json(&Value::Object(doc))
+}
+
+/// `pkg:oci/name@sha256%3A…?arch=amd64&repository_url=…&tag=…` for the image.
+pub(crate) fn image_purl(bom: &Bom) -> String {
+    let name = &bom.image.name;
+    // NAME[:TAG]: the tag is after the last ':' that follows the last '/'.
+    let (repo, tag) = match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => (&name[..i], Some(&name[i + 1..])),
+        _ => (name.as_str(), None),
+    };
+    let last = repo.rsplit('/').next().unwrap_or(repo).to_ascii_lowercase();
+    let arch = bom.image.platform.split('/').nth(1).unwrap_or("");
+    let mut q: Vec<(&str, &str)> = vec![("arch", arch)];
+    if repo.contains('/') {
+        q.push(("repository_url", repo));
+    }
+    if let Some(t) = tag {
+        q.push(("tag", t));
+    }
+    let digest = bom.image.manifest_digest.to_string();
+    crate::purl::build(
+        "oci",
+        None,
+        if last.is_empty() { "image" } else { &last },
+        Some(&digest),
+        &q,
+        None,
+    )
+    .unwrap_or_default()
+}
+
+fn subject_component(bom: &Bom) -> (Value, String) {
+    match &bom.subject {
+        Subject::Image => {
+            let purl = image_purl(bom);
+            let bom_ref = if purl.is_empty() {
+                bom.image.manifest_digest.to_string()
+            } else {
+                purl.clone()
+            };
+            let mut c = Map::new();
+            c.insert("type".into(), json!("container"));
+            c.insert("bom-ref".into(), json!(bom_ref));
+            c.insert("name".into(), json!(bom.image.name));
+            c.insert(
+                "version".into(),
+                json!(bom.image.manifest_digest.to_string()),
+            );
+            if !purl.is_empty() {
+                c.insert("purl".into(), json!(purl));
+            }
+            c.insert(
+                "properties".into(),
+                json!([
+                    {"name": "custody:config-digest", "value": bom.image.config_digest.to_string()},
+                    {"name": "custody:platform", "value": bom.image.platform},
+                ]),
+            );
+            (Value::Object(c), bom_ref)
+        }
+        Subject::Layer { layer, chain_id } => {
+            let bom_ref = format!("layer:{}", layer.diff_id);
+            let c = json!({
+                "type": "file",
+                "bom-ref": bom_ref,
+                "name": layer.diff_id.to_string(),
+                "hashes": [{"alg": "SHA-256", "content": layer.diff_id.0.hex()}],
+                "properties": [
+                    {"name": properties::LAYER_CHAIN_ID, "value": chain_id.to_string()},
+                    {"name": properties::LAYER_DIFF_ID, "value": layer.diff_id.to_string()},
+                    {"name": properties::LAYER_DIGEST, "value": layer.digest.to_string()},
+                    {"name": properties::LAYER_INDEX, "value": layer.index.to_string()},
+                ],
+            });
+            (c, bom_ref)
+        }
+    }
+}
+
+fn licenses(list: &[License], spec: SpecVersion) -> Option<Value> {
+    if list.is_empty() {
+        return None;
+    }
+    let ack = |m: &mut Map<String, Value>| {
+        if spec == SpecVersion::V1_6 {
+            m.insert("acknowledgement".into(), json!("declared"));
+        }
+    };
+    let compound = |e: &str| e.contains(' ') || e.ends_with('+');
+    // One compound expression: CycloneDX's expression form. All SPDX and one of them
+    // compound: AND them into one expression. Otherwise one licence object each.
+    let all_spdx: Option<Vec<&str>> = list
+        .iter()
+        .map(|l| match l {
+            License::Spdx(e) => Some(e.as_str()),
+            License::Named(_) => None,
+        })
+        .collect();
+    if let Some(exprs) = all_spdx
+        && exprs.iter().any(|e| compound(e))
+    {
+        let joined = if exprs.len() == 1 {
+            exprs[0].to_owned()
+        } else {
+            exprs
+                .iter()
+                .map(|e| {
+                    if e.contains(' ') {
+                        format!("({e})")
+                    } else {
+                        (*e).to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
+        let mut m = Map::new();
+        m.insert("expression".into(), json!(joined));
+        ack(&mut m);
+        return Some(json!([Value::Object(m)]));
+    }
+    let items = list
+        .iter()
+        .map(|l| {
+            let mut inner = Map::new();
+            match l {
+                License::Spdx(e) if !compound(e) => {
+                    inner.insert("id".into(), json!(e));
+                }
+                License::Spdx(e) | License::Named(e) => {
+                    inner.insert("name".into(), json!(e));
+                }
+            }
+            ack(&mut inner);
+            json!({ "license": Value::Object(inner) })
+        })
+        .collect();
+    Some(Value::Array(items))
+}
+
+/// The properties of a component: layer attribution (Trivy's and custody's), the
+/// cataloger, ownership and the cataloger's extras, sorted by name.
+pub(crate) fn component_properties(c: &Component) -> Vec<(String, String)> {
+    let l = &c.layers;
+    let mut props: Vec<(String, String)> = vec![
+        (
+            properties::TRIVY_LAYER_DIFF_ID.into(),
+            l.introduced.diff_id.to_string(),
+        ),
+        (
+            properties::TRIVY_LAYER_DIGEST.into(),
+            l.introduced.digest.to_string(),
+        ),
+        (
+            properties::INTRODUCED_IN.into(),
+            l.introduced.diff_id.to_string(),
+        ),
+        (
+            properties::LAYER_INDEX.into(),
+            l.introduced.index.to_string(),
+        ),
+        (
+            properties::CATALOGER.into(),
+            c.ecosystem.cataloger().to_owned(),
+        ),
+    ];
+    if let Some(changed) = &l.changed {
+        props.push((properties::CHANGED_IN.into(), changed.diff_id.to_string()));
+    }
+    if let Some(removed) = &l.removed {
+        props.push((properties::REMOVED_IN.into(), removed.diff_id.to_string()));
+    }
+    if let Some(owner) = &c.owned_by {
+        props.push((properties::OWNED_BY.into(), owner.clone()));
+    }
+    props.extend(c.properties.iter().cloned());
+    props.sort();
+    props.dedup();
+    props
+}
+
+fn component(c: &Component, spec: SpecVersion) -> Value {
+    let mut m = Map::new();
+    let ty = if c.ecosystem == Ecosystem::Os {
+        "operating-system"
+    } else {
+        "library"
+    };
+    m.insert("type".into(), json!(ty));
+    m.insert("bom-ref".into(), json!(c.bom_ref));
+    if let Some(g) = &c.group {
+        m.insert("group".into(), json!(g));
+    }
+    m.insert("name".into(), json!(c.name));
+    if !c.version.is_empty() {
+        m.insert("version".into(), json!(c.version));
+    }
+    if let Some(l) = licenses(&c.licenses, spec) {
+        m.insert("licenses".into(), l);
+    }
+    if !c.purl.is_empty() {
+        m.insert("purl".into(), json!(c.purl));
+    }
+    if !c.evidence.is_empty() {
+        let occurrences: Vec<Value> = c.evidence.iter().map(|p| json!({"location": p})).collect();
+        m.insert("evidence".into(), json!({ "occurrences": occurrences }));
+    }
+    let props: Vec<Value> = component_properties(c)
+        .into_iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect();
+    m.insert("properties".into(), Value::Array(props));
+    Value::Object(m)
+}
+
+/// Every component with its (possibly empty) dependencies, and the subject depending on
+/// every component nothing else depends on. Edges to components not in this document are
+/// dropped.
+fn dependencies(bom: &Bom, subject_ref: &str, present: &BTreeSet<&str>) -> Value {
+    let mut depended: BTreeSet<&str> = BTreeSet::new();
+    let mut entries = Vec::with_capacity(bom.components.len() + 1);
+    for c in &bom.components {
+        let mut deps: Vec<&str> = c
+            .depends_on
+            .iter()
+            .map(String::as_str)
+            .filter(|d| present.contains(d) && *d != c.bom_ref)
+            .collect();
+        deps.sort_unstable();
+        deps.dedup();
+        depended.extend(deps.iter().copied());
+        entries.push(json!({"ref": c.bom_ref, "dependsOn": deps}));
+    }
+    let top: Vec<&str> = bom
+        .components
+        .iter()
+        .map(|c| c.bom_ref.as_str())
+        .filter(|r| !depended.contains(r))
+        .collect();
+    let mut all = vec![json!({"ref": subject_ref, "dependsOn": top})];
+    all.extend(entries);
+    Value::Array(all)
+}

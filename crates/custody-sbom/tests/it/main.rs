@@ -1,0 +1,5 @@
+//! Integration tests of custody-sbom: real images from `../shared/testdata/images`
+//! (built from Debian packages by `../shared/tools/make-real-images.sh`, ground truth in
+//! each image's `truth/`), read through custody-oci.
+
+mod real_images;
