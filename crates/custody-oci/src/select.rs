@@ -266,7 +266,8 @@ pub(crate) fn choose(
         });
     }
     // The same manifest may be listed twice (two tags); it is one image.
-    candidates.dedup_by(|a, b| a.digest == b.digest);
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|l| seen.insert(l.digest.clone()));
     if let Some(want) = platform {
         candidates.retain(|l| l.platform.as_ref().is_none_or(|p| want.matches(p)));
         if candidates.is_empty() {

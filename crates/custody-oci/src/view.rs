@@ -149,7 +149,7 @@ impl<T> ImageView<T> {
         };
         for item in layer.entries {
             let entry = item.entry;
-            if entry.path.is_empty() {
+            if entry.path.is_empty() && entry.kind != EntryKind::OpaqueWhiteout {
                 continue; // the root directory itself
             }
             let target = self.place(&entry.path, l);
@@ -291,14 +291,24 @@ impl<T> ImageView<T> {
         {
             doomed.push(root.to_owned());
         }
-        let prefix = format!("{root}/");
-        let upper = format!("{root}0"); // '0' sorts right after '/'
-        doomed.extend(
-            self.nodes
-                .range(prefix.clone()..upper)
-                .filter(|(k, n)| k.starts_with(&prefix) && pred(n))
-                .map(|(k, _)| k.clone()),
-        );
+        if root.is_empty() {
+            // An opaque root hides every path of the layers beneath.
+            doomed.extend(
+                self.nodes
+                    .iter()
+                    .filter(|(_, n)| pred(n))
+                    .map(|(k, _)| k.clone()),
+            );
+        } else {
+            let prefix = format!("{root}/");
+            let upper = format!("{root}0"); // '0' sorts right after '/'
+            doomed.extend(
+                self.nodes
+                    .range(prefix.clone()..upper)
+                    .filter(|(k, n)| k.starts_with(&prefix) && pred(n))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
         for k in doomed {
             self.nodes.remove(&k);
             removed.push(k);
@@ -495,6 +505,14 @@ mod tests {
         v.apply(layer(2, vec![k("a", EntryKind::Whiteout)]))
             .unwrap();
         assert!(v.get("a").is_none() && v.get("a/y").is_none());
+        // An opaque root (`.wh..wh..opq` at the top) hides everything beneath.
+        v.apply(layer(
+            3,
+            vec![f("fresh", "f"), k("", EntryKind::OpaqueWhiteout)],
+        ))
+        .unwrap();
+        let all: Vec<&str> = v.iter().map(|(p, _)| p).collect();
+        assert_eq!(all, ["fresh"]);
     }
 
     #[test]

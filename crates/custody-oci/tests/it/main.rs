@@ -5,4 +5,5 @@
 
 mod hostile;
 mod real;
+mod select;
 mod support;
