@@ -1,24 +1,4 @@
-//! The entry proof file: what `custody submit` keeps beside each envelope as
-//! `FILE.proof.json`, so the entry can be checked offline with nothing but the log's key.
-//!
-//! ```json
-//! {
-//!   "media_type": "application/vnd.custody.entry-proof.v1+json",
-//!   "log_origin": "custody.example/log",
-//!   "log_index": 5,
-//!   "leaf_hash": "<64 lowercase hex: SHA-256(0x00 || entry bytes)>",
-//!   "tree_size": 8,
-//!   "audit_path": ["<hex>", "..."],
-//!   "checkpoint": "custody.example/log\n8\n<base64 root>\n\n— custody.example/log <base64 sig>\n",
-//!   "log_key": "custody.example/log+1a2b3c4d+<base64(0x01 || pubkey)>"
-//! }
-//! ```
-//!
-//! Hashes are lowercase hex, as `sha256sum` prints them and as Rekor's API writes inclusion
-//! proofs, so `printf '\0' | cat - FILE | sha256sum` reproduces `leaf_hash`; the checkpoint is
-//! the C2SP signed note verbatim (its root is base64, per that spec), checkable with
-//! golang.org/x/mod/sumdb/note and the key in `log_key`. The audit path is RFC 9162 `PATH`
-//! from the leaf's sibling upwards, in the tree of `tree_size` leaves the checkpoint signs.
+//! The entry proof file `custody submit` keeps beside each envelope (`FILE.proof.json`).
 
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +75,28 @@ pub enum EntryProofError {
     Inclusion(#[from] ProofError),
 }
 
-/// An entry's inclusion proof under a signed checkpoint (see the module docs for the JSON).
+/// An entry's inclusion proof under a signed checkpoint: the file `custody submit` keeps
+/// beside each envelope as `FILE.proof.json`, so the entry can be checked offline with nothing
+/// but the log's key.
+///
+/// ```json
+/// {
+///   "media_type": "application/vnd.custody.entry-proof.v1+json",
+///   "log_origin": "custody.example/log",
+///   "log_index": 5,
+///   "leaf_hash": "<64 lowercase hex: SHA-256(0x00 || entry bytes)>",
+///   "tree_size": 8,
+///   "audit_path": ["<hex>", "..."],
+///   "checkpoint": "custody.example/log\n8\n<base64 root>\n\n— custody.example/log <base64 sig>\n",
+///   "log_key": "custody.example/log+1a2b3c4d+<base64(0x01 || pubkey)>"
+/// }
+/// ```
+///
+/// Hashes are lowercase hex, as `sha256sum` prints them and as Rekor's API writes inclusion
+/// proofs, so `printf '\0' | cat - FILE | sha256sum` reproduces `leaf_hash`; the checkpoint is
+/// the C2SP signed note verbatim (its root is base64, per that spec), checkable with
+/// golang.org/x/mod/sumdb/note and the key in `log_key`. The audit path is RFC 9162 `PATH`
+/// from the leaf's sibling upwards, in the tree of `tree_size` leaves the checkpoint signs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntryProof {

@@ -445,9 +445,13 @@ pub struct NoteSignature {
     pub base64: String,
 }
 
-/// A syntactically valid note whose signatures have not been checked.
+/// A syntactically valid C2SP signed note (c2sp.org/signed-note) whose signatures have not
+/// been checked.
 ///
-/// Its text must be ignored until [`Note::verify`] has found a trusted signature.
+/// Parsing and verification follow golang.org/x/mod/sumdb/note (`note.Open`) rule for rule, so
+/// a note accepted or refused there is accepted or refused here; every case of its test suite
+/// is among this crate's vectors. The text must be ignored until [`Note::verify`] has found a
+/// trusted signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
     text: String,

@@ -68,9 +68,9 @@ pub enum ProofError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The audit path has the wrong number of hashes for this index and size.
-    #[error("proof has {got} hashes but sizes {what} need exactly {expected}")]
+    #[error("proof for {what} has {got} hashes, expected {expected}")]
     WrongPathLength {
-        /// Which proof: `index I in size N` or `O to N`.
+        /// Which proof: `leaf I in tree size N` or `tree sizes O to N`.
         what: String,
         /// Hashes the shape requires.
         expected: usize,
@@ -374,7 +374,7 @@ pub fn verify_inclusion(
     let expected = inclusion_path_len(index, tree_size);
     if path.len() != expected {
         return Err(ProofError::WrongPathLength {
-            what: format!("index {index} in size {tree_size}"),
+            what: format!("leaf {index} in tree size {tree_size}"),
             expected,
             got: path.len(),
         });
@@ -385,7 +385,7 @@ pub fn verify_inclusion(
     for p in path {
         if s_n == 0 {
             return Err(ProofError::WrongPathLength {
-                what: format!("index {index} in size {tree_size}"),
+                what: format!("leaf {index} in tree size {tree_size}"),
                 expected,
                 got: path.len(),
             });
@@ -430,7 +430,7 @@ pub fn verify_consistency(
     if old_size == 0 {
         return Err(ProofError::EmptyOldTree);
     }
-    let what = || format!("{old_size} to {new_size}");
+    let what = || format!("tree sizes {old_size} to {new_size}");
     if old_size == new_size {
         if !path.is_empty() {
             return Err(ProofError::WrongPathLength {
@@ -558,7 +558,7 @@ pub fn verify_consistency_bytes(
     if old_size == new_size && (old_root.len() != 32 || new_root.len() != 32) {
         if !path.is_empty() {
             return Err(ProofError::WrongPathLength {
-                what: format!("{old_size} to {new_size}"),
+                what: format!("tree sizes {old_size} to {new_size}"),
                 expected: 0,
                 got: path.len(),
             });

@@ -311,6 +311,50 @@ mod tests {
         assert!(store.audit(leaves[..19].to_vec()).is_err());
     }
 
+    /// An async store, driven without a runtime: the futures are ready at once.
+    struct AsyncMemory(MemoryStore);
+
+    impl AsyncNodeReader for AsyncMemory {
+        async fn read_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
+            NodeReader::read_nodes(&self.0, ids)
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn async_helpers_match_the_sync_ones() {
+        let store =
+            MemoryStore::from_leaf_hashes((0..50u64).map(|i| leaf_hash(&i.to_be_bytes()))).unwrap();
+        let sync_incl = prove_inclusion(&store, 17, 41).unwrap();
+        let sync_cons = prove_consistency(&store, 9, 41).unwrap();
+        let a = AsyncMemory(store);
+        assert_eq!(
+            block_on(prove_inclusion_async(&a, 17, 41)).unwrap(),
+            sync_incl
+        );
+        assert_eq!(
+            block_on(prove_consistency_async(&a, 9, 41)).unwrap(),
+            sync_cons
+        );
+        assert_eq!(
+            block_on(root_at_async(&a, 41)).unwrap(),
+            a.0.root_at(41).unwrap()
+        );
+        assert_eq!(
+            block_on(load_frontier_async(&a, 50)).unwrap().root(),
+            a.0.root()
+        );
+    }
+
     struct Failing;
     impl NodeReader for Failing {
         fn read_nodes(&self, _: &[NodeId]) -> Result<HashMap<NodeId, Hash>, StoreError> {
