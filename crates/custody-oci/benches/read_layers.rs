@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use custody_oci::{Entry, EntryContent, Image, ImageView, MetadataOnly, VisitError};
 use custody_types::Sha256Hasher;
 
@@ -112,4 +112,38 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `READ_LAYERS_CPU=floor|verify|read N` runs one variant N times without criterion, so
+/// `/usr/bin/time` can compare CPU seconds (wall time is noisy on a shared 2-core machine).
+fn main() {
+    if let Ok(mode) = std::env::var("READ_LAYERS_CPU") {
+        let n: usize = std::env::var("READ_LAYERS_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        let Some(dir) = image_dir() else {
+            custody_testkit::skip("read_layers bench", "CUSTODY_TESTDATA is not set");
+            return;
+        };
+        let image = Image::open_path(&dir).unwrap();
+        let digests: Vec<String> = image
+            .layers()
+            .iter()
+            .map(|l| l.digest().hex().to_owned())
+            .collect();
+        for _ in 0..n {
+            match mode.as_str() {
+                "floor" => floor(&dir, &digests),
+                "verify" => {
+                    image.verify_layers().unwrap();
+                }
+                _ => {
+                    image.read_layers(|_| MetadataOnly).unwrap();
+                }
+            }
+        }
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
