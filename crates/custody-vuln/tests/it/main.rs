@@ -1,1 +1,12 @@
-//! placeholder
+//! Integration tests of custody-vuln: the OSV records of `../shared/testdata/osv` give the
+//! outcomes their SOURCES.md rows state, each ecosystem's ordering traps, the real
+//! debian-py-node image scanned with exact expected findings, hostile databases and SBOMs,
+//! and the predicate / VEX / SARIF artefacts.
+
+mod support;
+
+mod hostile;
+mod image;
+mod ordering;
+mod predicate;
+mod testdata_osv;
