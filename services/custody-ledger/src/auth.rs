@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -29,18 +29,18 @@ use crate::util::now_millis;
 
 /// The client's address, put on each request by the server's accept loop.
 #[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
+pub(crate) struct PeerAddr(pub SocketAddr);
 
 /// Who is calling, resolved from the Authorization header.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// The token's role, or `None` without a (valid) token.
     pub role: Option<TokenRole>,
 }
 
 impl Caller {
     /// Requires a writer (or admin) token.
-    pub fn require_writer(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_writer(&self) -> Result<(), ApiError> {
         match self.role {
             Some(TokenRole::Writer | TokenRole::Admin) => Ok(()),
             Some(_) => Err(ApiError::Forbidden("this needs a writer token".into())),
@@ -51,7 +51,7 @@ impl Caller {
     }
 
     /// Requires an admin token.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         match self.role {
             Some(TokenRole::Admin) => Ok(()),
             Some(_) => Err(ApiError::Forbidden("this needs an admin token".into())),
@@ -62,7 +62,7 @@ impl Caller {
     }
 
     /// Allows a read under the configured read access.
-    pub fn require_reader(&self, access: ReadAccess) -> Result<(), ApiError> {
+    pub(crate) fn require_reader(&self, access: ReadAccess) -> Result<(), ApiError> {
         match (access, self.role) {
             (ReadAccess::Open, _) => Ok(()),
             (ReadAccess::Auditor, Some(_)) => Ok(()),
@@ -74,7 +74,7 @@ impl Caller {
 }
 
 /// A fresh random token.
-pub fn generate_token() -> Result<String, ApiError> {
+pub(crate) fn generate_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     rand_core::OsRng
         .try_fill_bytes(&mut bytes)
@@ -109,7 +109,7 @@ pub async fn create_token(db: &Db, role: TokenRole, comment: &str) -> Result<Str
 const TOKEN_TTL: Duration = Duration::from_secs(5);
 
 /// Token lookups and the rate limiter.
-pub struct Gatekeeper {
+pub(crate) struct Gatekeeper {
     db: Db,
     cache: Mutex<HashMap<[u8; 32], (Option<TokenRole>, Instant)>>,
     limiter: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
@@ -117,7 +117,7 @@ pub struct Gatekeeper {
 
 impl Gatekeeper {
     /// `rate` requests per second per caller (0 = unlimited), with a burst of twice that.
-    pub fn new(db: Db, rate: u32) -> Gatekeeper {
+    pub(crate) fn new(db: Db, rate: u32) -> Gatekeeper {
         let limiter = NonZeroU32::new(rate).map(|r| {
             let burst = NonZeroU32::new(rate.saturating_mul(2)).unwrap_or(r);
             RateLimiter::keyed(Quota::per_second(r).allow_burst(burst))
@@ -164,7 +164,7 @@ impl Gatekeeper {
 
 /// Middleware: resolves the caller, charges its rate bucket, and puts [`Caller`] on the
 /// request. A malformed or unknown token is refused here (401) whatever the route.
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let header = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -211,9 +211,6 @@ async fn resolve(
 }
 
 /// The caller of a request (set by [`authenticate`]; absent only in a misbuilt router).
-pub fn caller_of(ext: &axum::http::Extensions) -> Caller {
+pub(crate) fn caller_of(ext: &axum::http::Extensions) -> Caller {
     ext.get::<Caller>().cloned().unwrap_or(Caller { role: None })
 }
-
-/// Shared handle for the state.
-pub type SharedGate = Arc<Gatekeeper>;

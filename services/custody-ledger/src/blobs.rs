@@ -19,7 +19,7 @@ use crate::util::{format_millis, now_millis};
 
 /// A stored blob's description.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct BlobInfo {
+pub(crate) struct BlobInfo {
     /// sha256:...
     pub digest: String,
     /// Size in bytes.
@@ -33,7 +33,7 @@ pub struct BlobInfo {
 }
 
 /// Streams `body` into the store, checking `expected` when given and `limit` always.
-pub async fn upload(
+pub(crate) async fn upload(
     db: &Db,
     body: Body,
     expected: Option<&Digest>,
@@ -120,7 +120,7 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Parses a blob digest from a path.
-pub fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+pub(crate) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
     let d = Digest::from_str(s).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if d.algorithm() != custody_types::Algorithm::Sha256 {
         return Err(ApiError::BadRequest("blobs are addressed by sha256".into()));
@@ -129,7 +129,7 @@ pub fn parse_digest(s: &str) -> Result<Digest, ApiError> {
 }
 
 /// A stored blob's description.
-pub async fn info(db: &Db, digest: &Digest) -> Result<BlobInfo, ApiError> {
+pub(crate) async fn info(db: &Db, digest: &Digest) -> Result<BlobInfo, ApiError> {
     let row: Option<(i64, String, i64)> = on_db!(db, pool => {
         sqlx::query_as("SELECT size, media_type, created_at FROM blobs WHERE digest = $1")
             .bind(digest.to_string())
@@ -148,7 +148,7 @@ pub async fn info(db: &Db, digest: &Digest) -> Result<BlobInfo, ApiError> {
 }
 
 /// The blob's bytes as a stream of its chunks, read one at a time.
-pub fn stream(db: Db, digest: &Digest) -> Body {
+pub(crate) fn stream(db: Db, digest: &Digest) -> Body {
     let d = digest.to_string();
     let chunks = futures_util::stream::unfold(0i64, move |seq| {
         let db = db.clone();

@@ -153,4 +153,4 @@ impl IntoResponse for ApiError {
 }
 
 /// Result of a handler.
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

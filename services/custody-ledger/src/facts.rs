@@ -4,8 +4,8 @@
 
 use std::str::FromStr;
 
-use custody_types::{Digest, predicate_types as pt, sbom_properties as props};
-use serde_json::Value;
+use custody_attest::{Attestation, CheckedStatement, SbomDocument};
+use custody_types::{Digest, predicate_types, sbom_properties as props};
 
 use crate::error::ApiError;
 use crate::util::truncate;
@@ -15,7 +15,7 @@ const MAX_SUBJECTS: usize = 1024;
 
 /// An SBOM component row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComponentRow {
+pub(crate) struct ComponentRow {
     /// The full package URL.
     pub purl: String,
     /// purl type (deb, pypi, npm, ...).
@@ -34,7 +34,7 @@ pub struct ComponentRow {
 
 /// A blob an entry references.
 #[derive(Debug, Clone)]
-pub struct BlobRef {
+pub(crate) struct BlobRef {
     /// Its SHA-256 digest.
     pub digest: Digest,
     /// What it is to the entry (`sbom`).
@@ -47,7 +47,7 @@ pub struct BlobRef {
 
 /// Everything indexed about one statement.
 #[derive(Debug, Clone, Default)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// `predicateType`.
     pub predicate_type: String,
     /// (digest, name) of every subject.
@@ -66,214 +66,123 @@ fn unprocessable(msg: impl Into<String>) -> ApiError {
     ApiError::Unprocessable(msg.into())
 }
 
-/// Reads the statement in `payload`.
-pub fn extract(payload: &[u8]) -> Result<Facts, ApiError> {
-    let statement: Value = serde_json::from_slice(payload)
-        .map_err(|e| unprocessable(format!("payload is not a JSON in-toto statement: {e}")))?;
-    let obj = statement
-        .as_object()
-        .ok_or_else(|| unprocessable("payload is not a JSON object"))?;
-    let ty = obj.get("_type").and_then(Value::as_str).unwrap_or("");
-    if ty != pt::STATEMENT_V1 && ty != "https://in-toto.io/Statement/v0.1" {
-        return Err(unprocessable(format!(
-            "payload _type {:?} is not an in-toto Statement",
-            truncate(ty)
-        )));
+/// Reads what the indexes need from a checked statement. Predicates of the types custody
+/// knows are checked by custody-attest's accessors; a malformed one is refused (422).
+pub(crate) fn extract(checked: &CheckedStatement) -> Result<Facts, ApiError> {
+    let subjects: Vec<(String, String)> = checked
+        .subjects()
+        .into_iter()
+        .take(MAX_SUBJECTS)
+        .map(|(name, d)| (d.to_string(), truncate(name)))
+        .collect();
+    if subjects.is_empty() {
+        return Err(unprocessable("no subject has a sha256 or sha512 digest"));
     }
-    let predicate_type = obj
-        .get("predicateType")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.len() <= 512)
-        .ok_or_else(|| unprocessable("statement has no predicateType"))?
-        .to_owned();
-    let subjects = subjects(obj.get("subject"))?;
-    let predicate = obj.get("predicate").cloned().unwrap_or(Value::Null);
     let mut facts = Facts {
-        predicate_type,
+        predicate_type: checked.predicate_type().to_owned(),
         subjects,
         ..Facts::default()
     };
-    match facts.predicate_type.as_str() {
-        pt::LAYER_V1 => layer_facts(&predicate, &mut facts)?,
-        pt::CYCLONEDX_BOM => {
-            // An image (or layer) SBOM attested directly: its components belong to the subject.
-            let image = facts.subjects.first().map(|s| s.0.clone()).unwrap_or_default();
-            embedded_sbom(&predicate, "", &image, &mut facts)?;
+    let attestation = checked
+        .attestation()
+        .map_err(|e| unprocessable(format!("predicate: {e}")))?;
+    match attestation {
+        Attestation::Layer(layer) => {
+            let p = &layer.predicate;
+            let diff_id = p.diff_id.to_string();
+            match &p.sbom.document {
+                Some(doc) => {
+                    let sbom = SbomDocument::from_value(doc.clone(), &p.sbom.media_type);
+                    if layer.sbom_is_cyclonedx() {
+                        components(sbom.bytes(), &diff_id, "", &mut facts.components);
+                    }
+                    facts.blobs.push(BlobRef {
+                        digest: sbom.digest().clone(),
+                        relation: "sbom",
+                        data: Some(sbom.bytes().to_vec()),
+                        media_type: media_type_of(&p.sbom.media_type),
+                    });
+                }
+                None => facts.blobs.push(BlobRef {
+                    digest: p.sbom.digest.clone(),
+                    relation: "sbom",
+                    data: None,
+                    media_type: media_type_of(&p.sbom.media_type),
+                }),
+            }
         }
-        pt::SLSA_PROVENANCE_V1 => provenance_facts(&predicate, &mut facts),
+        Attestation::Provenance(prov) => {
+            if let Some(manifest) = &prov.manifest {
+                let image = manifest.to_string();
+                for (index, _envelope, diff_id, _chain) in &prov.layer_attestations {
+                    facts
+                        .image_layers
+                        .push((diff_id.to_string(), image.clone(), i64::from(*index)));
+                }
+                if let Some(base) = &prov.base {
+                    facts.image_bases.push((image.clone(), base.manifest.to_string()));
+                }
+                if let Some(sbom) = &prov.image_sbom {
+                    facts.blobs.push(BlobRef {
+                        digest: sbom.clone(),
+                        relation: "image-sbom",
+                        data: None,
+                        media_type: custody_types::media_types::CYCLONEDX_JSON,
+                    });
+                }
+            }
+        }
+        Attestation::Other(pt) if pt == predicate_types::CYCLONEDX_BOM => {
+            // An SBOM attested directly: its components belong to the first subject (an
+            // image manifest, or a layer's DiffID).
+            let bytes = serde_json::to_vec(checked.predicate()).map_err(ApiError::internal)?;
+            let subject = facts.subjects.first().map(|s| s.0.clone()).unwrap_or_default();
+            components(&bytes, "", &subject, &mut facts.components);
+            facts.blobs.push(BlobRef {
+                digest: Digest::sha256_of(&bytes),
+                relation: "sbom",
+                data: Some(bytes),
+                media_type: custody_types::media_types::CYCLONEDX_JSON,
+            });
+        }
         _ => {}
     }
     Ok(facts)
 }
 
-fn subjects(v: Option<&Value>) -> Result<Vec<(String, String)>, ApiError> {
-    let list = v
-        .and_then(Value::as_array)
-        .ok_or_else(|| unprocessable("statement has no subject list"))?;
-    if list.is_empty() || list.len() > MAX_SUBJECTS {
-        return Err(unprocessable(format!(
-            "statement must have 1 to {MAX_SUBJECTS} subjects, has {}",
-            list.len()
-        )));
+fn media_type_of(s: &str) -> &'static str {
+    match s {
+        custody_types::media_types::SPDX_JSON => custody_types::media_types::SPDX_JSON,
+        _ => custody_types::media_types::CYCLONEDX_JSON,
     }
-    let mut out = Vec::new();
-    for s in list {
-        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
-        let digests = s
-            .get("digest")
-            .and_then(Value::as_object)
-            .ok_or_else(|| unprocessable("subject has no digest"))?;
-        for (alg, hex) in digests {
-            if alg != "sha256" && alg != "sha512" {
-                continue;
-            }
-            let hex = hex.as_str().unwrap_or("");
-            let d = Digest::from_str(&format!("{alg}:{hex}")).map_err(|e| {
-                unprocessable(format!("subject {:?}: {e}", truncate(name)))
-            })?;
-            out.push((d.to_string(), truncate(name)));
-        }
-    }
-    if out.is_empty() {
-        return Err(unprocessable("no subject has a sha256 or sha512 digest"));
-    }
-    Ok(out)
 }
 
-/// The first string among `keys` in object `v`.
-fn first_str<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_str))
-}
-
-fn layer_facts(predicate: &Value, facts: &mut Facts) -> Result<(), ApiError> {
-    let diff_id = first_str(predicate, &["diffID", "diffId", "diff_id"])
-        .and_then(|s| Digest::from_str(s).ok())
-        .map(|d| d.to_string())
-        .or_else(|| facts.subjects.first().map(|s| s.0.clone()))
-        .unwrap_or_default();
-    let sbom = predicate.get("sbom").unwrap_or(&Value::Null);
-    if let Some(d) = first_str(sbom, &["digest"]).and_then(|s| Digest::from_str(s).ok()) {
-        facts.blobs.push(BlobRef {
-            digest: d,
-            relation: "sbom",
-            data: None,
-            media_type: custody_types::media_types::CYCLONEDX_JSON,
-        });
-    }
-    let doc = sbom.get("document").or_else(|| sbom.get("bom")).unwrap_or(sbom);
-    if doc.get("bomFormat").is_some() || doc.get("components").is_some() {
-        embedded_sbom(doc, &diff_id, "", facts)?;
-    }
-    Ok(())
-}
-
-fn embedded_sbom(doc: &Value, layer: &str, image: &str, facts: &mut Facts) -> Result<(), ApiError> {
-    if doc.is_null() {
-        return Ok(());
-    }
-    let bytes = serde_json::to_vec(doc).map_err(ApiError::internal)?;
-    let digest = Digest::sha256_of(&bytes);
-    components(doc, layer, image, &mut facts.components);
-    facts.blobs.push(BlobRef {
-        digest,
-        relation: "sbom",
-        data: Some(bytes),
-        media_type: custody_types::media_types::CYCLONEDX_JSON,
-    });
-    Ok(())
-}
-
-/// Walks CycloneDX `components` (nested too) and keeps those with a parseable purl.
-fn components(doc: &Value, layer: &str, image: &str, out: &mut Vec<ComponentRow>) {
-    let mut stack: Vec<&Value> = vec![doc];
-    while let Some(node) = stack.pop() {
-        let Some(list) = node.get("components").and_then(Value::as_array) else {
+/// Indexes the components of a CycloneDX document (custody-vuln's reader) that carry a
+/// parseable purl. A component's own layer property (custody or Trivy) wins over `layer`.
+fn components(bytes: &[u8], layer: &str, image: &str, out: &mut Vec<ComponentRow>) {
+    let Ok(doc) = custody_vuln::cyclonedx::read_cyclonedx(bytes) else {
+        tracing::warn!("SBOM is not CycloneDX the reader accepts; components not indexed");
+        return;
+    };
+    for c in doc.components {
+        let Some(purl) = c.purl.as_deref() else {
             continue;
         };
-        for c in list {
-            stack.push(c);
-            let Some(purl) = c.get("purl").and_then(Value::as_str) else {
-                continue;
-            };
-            let Ok(parsed) = packageurl::PackageUrl::from_str(purl) else {
-                continue;
-            };
-            let prop = |name: &str| {
-                c.get("properties")
-                    .and_then(Value::as_array)
-                    .and_then(|ps| {
-                        ps.iter().find(|p| p.get("name").and_then(Value::as_str) == Some(name))
-                    })
-                    .and_then(|p| p.get("value").and_then(Value::as_str))
-                    .map(str::to_owned)
-            };
-            let comp_layer = prop(props::INTRODUCED_IN)
-                .or_else(|| prop(props::TRIVY_LAYER_DIFF_ID))
-                .unwrap_or_else(|| layer.to_owned());
-            out.push(ComponentRow {
-                purl: purl.to_owned(),
-                purl_type: parsed.ty().to_owned(),
-                namespace: parsed.namespace().unwrap_or("").to_owned(),
-                name: parsed.name().to_owned(),
-                version: parsed.version().unwrap_or("").to_owned(),
-                layer: comp_layer,
-                image: image.to_owned(),
-            });
-        }
-    }
-}
-
-fn digest_of(dep: &Value) -> Option<String> {
-    let d = dep.get("digest")?;
-    let hex = d.get("sha256").and_then(Value::as_str)?;
-    Digest::from_str(&format!("sha256:{hex}")).ok().map(|d| d.to_string())
-}
-
-fn provenance_facts(predicate: &Value, facts: &mut Facts) {
-    let images: Vec<String> = facts.subjects.iter().map(|s| s.0.clone()).collect();
-    let build = predicate.get("buildDefinition").unwrap_or(&Value::Null);
-    let deps = build
-        .get("resolvedDependencies")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut layers: Vec<(i64, String)> = Vec::new();
-    for dep in &deps {
-        let name = dep.get("name").and_then(Value::as_str).unwrap_or("");
-        let annotations = dep.get("annotations").unwrap_or(&Value::Null);
-        let kind = annotations
-            .get("custody.kind")
-            .or_else(|| annotations.get("kind"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if name == "base-image" || kind == "base-image" {
-            if let Some(base) = digest_of(dep) {
-                for image in &images {
-                    facts.image_bases.push((image.clone(), base.clone()));
-                }
-            }
-        }
-    }
-    // The image's rootfs diff_ids, in order, as custody's builder records them.
-    let diff_ids = build
-        .get("internalParameters")
-        .and_then(|p| p.get("diffIDs").or_else(|| p.get("diff_ids")))
-        .or_else(|| {
-            build
-                .get("externalParameters")
-                .and_then(|p| p.get("diffIDs").or_else(|| p.get("diff_ids")))
-        })
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (i, d) in diff_ids.iter().enumerate() {
-        if let Some(d) = d.as_str().and_then(|s| Digest::from_str(s).ok()) {
-            layers.push((i as i64, d.to_string()));
-        }
-    }
-    for image in &images {
-        for (pos, diff_id) in &layers {
-            facts.image_layers.push((diff_id.clone(), image.clone(), *pos));
-        }
+        let Ok(parsed) = packageurl::PackageUrl::from_str(purl) else {
+            continue;
+        };
+        let comp_layer = c
+            .property(props::INTRODUCED_IN)
+            .or_else(|| c.property(props::TRIVY_LAYER_DIFF_ID))
+            .unwrap_or(layer);
+        out.push(ComponentRow {
+            purl: purl.to_owned(),
+            purl_type: parsed.ty().to_owned(),
+            namespace: parsed.namespace().unwrap_or("").to_owned(),
+            name: parsed.name().to_owned(),
+            version: parsed.version().unwrap_or("").to_owned(),
+            layer: comp_layer.to_owned(),
+            image: image.to_owned(),
+        });
     }
 }

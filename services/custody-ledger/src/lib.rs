@@ -51,6 +51,7 @@ pub use config::{
 pub use db::{Db, DbError};
 pub use error::ApiError;
 pub use ingest::{WireEnvelope, WireSignature, canonical_bytes};
+pub use query::{ImageCustody, EntrySummary, SearchPage};
 pub use log::{LogIdentity, LogKeyError};
 pub use query::{Search, SearchParams};
 pub use server::{serve, shutdown_signal, tls_config};

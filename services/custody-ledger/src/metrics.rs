@@ -8,7 +8,7 @@ use prometheus::{
 
 /// The ledger's metrics and their registry.
 #[derive(Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -18,7 +18,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Creates and registers every metric.
-    pub fn new() -> Result<Metrics, prometheus::Error> {
+    pub(crate) fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new_custom(Some("custody_ledger".into()), None)?;
         let requests = IntCounterVec::new(
             Opts::new("http_requests_total", "Requests by route and status"),
@@ -51,7 +51,7 @@ impl Metrics {
     }
 
     /// Records one finished request.
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub(crate) fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
@@ -61,7 +61,7 @@ impl Metrics {
     }
 
     /// Records one append transaction of `entries` envelopes.
-    pub fn observe_batch(&self, entries: usize, elapsed: Duration) {
+    pub(crate) fn observe_batch(&self, entries: usize, elapsed: Duration) {
         self.appended.inc_by(entries as u64);
         let class = match entries {
             0..=1 => "1",
@@ -75,7 +75,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

@@ -18,9 +18,9 @@ use crate::on_db;
 use crate::util::{format_millis, to_i64, to_u64, truncate};
 
 /// Default page size.
-pub const DEFAULT_LIMIT: u32 = 100;
+pub(crate) const DEFAULT_LIMIT: u32 = 100;
 /// Largest page size.
-pub const MAX_LIMIT: u32 = 1000;
+pub(crate) const MAX_LIMIT: u32 = 1000;
 
 /// A signer of an entry.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub struct EntrySummary {
 
 /// A full entry.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EntryDetail {
+pub(crate) struct EntryDetail {
     /// Summary.
     #[serde(flatten)]
     pub summary: EntrySummary,
@@ -157,7 +157,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 /// Parses a page size: 1..=1000, default 100.
-pub fn parse_limit(s: Option<&str>) -> Result<u32, ApiError> {
+pub(crate) fn parse_limit(s: Option<&str>) -> Result<u32, ApiError> {
     match s {
         None => Ok(DEFAULT_LIMIT),
         Some(s) => match s.parse::<u32>() {
@@ -171,7 +171,7 @@ pub fn parse_limit(s: Option<&str>) -> Result<u32, ApiError> {
 }
 
 /// Parses a cursor: a leaf index below 2^62.
-pub fn parse_cursor(s: Option<&str>) -> Result<u64, ApiError> {
+pub(crate) fn parse_cursor(s: Option<&str>) -> Result<u64, ApiError> {
     match s {
         None => Ok(0),
         Some(s) => match s.parse::<u64>() {
@@ -246,7 +246,7 @@ impl TryFrom<SearchParams> for Search {
 }
 
 /// A purl (with or without version) and optional version constraints.
-pub fn parse_purl_criterion(purl: &str, versions: Option<&str>) -> Result<Criterion, ApiError> {
+pub(crate) fn parse_purl_criterion(purl: &str, versions: Option<&str>) -> Result<Criterion, ApiError> {
     if purl.len() > 2048 {
         return Err(bad("purl is longer than 2048 characters"));
     }
@@ -291,7 +291,7 @@ enum Op {
 }
 
 /// The version scheme of a purl type.
-pub fn scheme_of(purl_type: &str) -> Option<VersionScheme> {
+pub(crate) fn scheme_of(purl_type: &str) -> Option<VersionScheme> {
     Some(match purl_type {
         "deb" => VersionScheme::Dpkg,
         "apk" => VersionScheme::Apk,
@@ -372,7 +372,7 @@ struct EntryRow {
 }
 
 /// Summaries of the entries `idxs`, in index order.
-pub async fn summaries(db: &Db, idxs: &[i64]) -> Result<Vec<EntrySummary>, ApiError> {
+pub(crate) async fn summaries(db: &Db, idxs: &[i64]) -> Result<Vec<EntrySummary>, ApiError> {
     let mut out: BTreeMap<i64, EntrySummary> = BTreeMap::new();
     for chunk in idxs.chunks(500) {
         let list = placeholders(1, chunk.len());
@@ -428,7 +428,7 @@ pub async fn summaries(db: &Db, idxs: &[i64]) -> Result<Vec<EntrySummary>, ApiEr
 }
 
 /// One entry with its envelope, by index.
-pub async fn entry_by_index(db: &Db, index: u64) -> Result<EntryDetail, ApiError> {
+pub(crate) async fn entry_by_index(db: &Db, index: u64) -> Result<EntryDetail, ApiError> {
     let idx = to_i64(index).ok_or_else(|| bad("index too large"))?;
     let row: Option<(Vec<u8>,)> = on_db!(db, pool => {
         sqlx::query_as("SELECT canonical FROM entries WHERE idx = $1")
@@ -446,7 +446,7 @@ pub async fn entry_by_index(db: &Db, index: u64) -> Result<EntryDetail, ApiError
 }
 
 /// The canonical leaf bytes of an entry.
-pub async fn canonical_by_index(db: &Db, index: u64) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn canonical_by_index(db: &Db, index: u64) -> Result<Vec<u8>, ApiError> {
     let idx = to_i64(index).ok_or_else(|| bad("index too large"))?;
     let row: Option<(Vec<u8>,)> = on_db!(db, pool => {
         sqlx::query_as("SELECT canonical FROM entries WHERE idx = $1")
@@ -459,7 +459,7 @@ pub async fn canonical_by_index(db: &Db, index: u64) -> Result<Vec<u8>, ApiError
 }
 
 /// The index of the entry with `leaf_hash`.
-pub async fn index_of_leaf(db: &Db, leaf_hash: &Hash) -> Result<u64, ApiError> {
+pub(crate) async fn index_of_leaf(db: &Db, leaf_hash: &Hash) -> Result<u64, ApiError> {
     let row: Option<(i64,)> = on_db!(db, pool => {
         sqlx::query_as("SELECT idx FROM entries WHERE leaf_hash = $1")
             .bind(leaf_hash.as_bytes().as_slice())
@@ -484,7 +484,7 @@ fn time_clause(s: &Search, next: &mut usize, col: &str) -> String {
 }
 
 /// Runs a search.
-pub async fn search(db: &Db, s: &Search) -> Result<SearchPage, ApiError> {
+pub(crate) async fn search(db: &Db, s: &Search) -> Result<SearchPage, ApiError> {
     let cursor = to_i64(s.cursor).ok_or_else(|| bad("cursor too large"))?;
     let fetch = i64::from(s.limit) + 1;
     if let Criterion::Purl { .. } = &s.criterion {
@@ -690,7 +690,7 @@ async fn search_purl(db: &Db, s: &Search) -> Result<SearchPage, ApiError> {
 
 /// An image found to contain a component.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ImageHit {
+pub(crate) struct ImageHit {
     /// Manifest digest.
     pub image: String,
     /// DiffID of the layer holding the component ("" when the SBOM does not say).
@@ -702,7 +702,7 @@ pub struct ImageHit {
 }
 
 /// "Which recorded images contain this package?" (bounded to `limit` images).
-pub async fn images_with_purl(
+pub(crate) async fn images_with_purl(
     db: &Db,
     criterion: &Criterion,
     limit: u32,
@@ -797,7 +797,7 @@ pub struct ImageCustody {
 const IMAGE_ENTRY_CAP: i64 = 10_000;
 
 /// `GET /api/v1/images/{digest}`.
-pub async fn image_custody(db: &Db, digest: &str) -> Result<ImageCustody, ApiError> {
+pub(crate) async fn image_custody(db: &Db, digest: &str) -> Result<ImageCustody, ApiError> {
     let digest = Digest::from_str(digest).map_err(|e| bad(e.to_string()))?.to_string();
     let idxs: Vec<(i64,)> = on_db!(db, pool => {
         sqlx::query_as("SELECT entry_idx FROM entry_subjects WHERE digest = $1 ORDER BY entry_idx LIMIT $2")

@@ -30,11 +30,11 @@ use crate::util::{now_millis, to_i64, to_u64};
 /// Rows per multi-row INSERT (SQLite allows 32766 bound values per statement).
 const ROWS_PER_INSERT: usize = 500;
 /// Size of the chunks blobs are stored in.
-pub const BLOB_CHUNK: usize = 1 << 20;
+pub(crate) const BLOB_CHUNK: usize = 1 << 20;
 
 /// What a writer gets back for one envelope: where it is and the proof that it is there.
 #[derive(Debug, Clone)]
-pub struct Receipt {
+pub(crate) struct Receipt {
     /// Leaf index.
     pub index: u64,
     /// Leaf hash.
@@ -195,13 +195,13 @@ struct Job {
 
 /// Handle to the sequencer task.
 #[derive(Clone)]
-pub struct Sequencer {
+pub(crate) struct Sequencer {
     tx: mpsc::Sender<Job>,
 }
 
 impl Sequencer {
     /// Starts the task. It ends when every handle is dropped and the queue is drained.
-    pub fn spawn(
+    pub(crate) fn spawn(
         db: Db,
         identity: LogIdentity,
         batch_max: usize,
@@ -213,7 +213,7 @@ impl Sequencer {
     }
 
     /// Appends `items` (or finds them already in the log) and returns their receipts, in order.
-    pub async fn submit(&self, items: Vec<Prepared>) -> Result<Vec<Receipt>, ApiError> {
+    pub(crate) async fn submit(&self, items: Vec<Prepared>) -> Result<Vec<Receipt>, ApiError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use custody_attest::PublicKey;
+use custody_attest::{Envelope, PublicKey, VerifiedEnvelope};
 use custody_types::{KeyId, Role};
 use tokio::sync::RwLock;
 
@@ -16,26 +16,24 @@ use crate::util::now_millis;
 
 /// A registered key.
 #[derive(Debug, Clone)]
-pub struct Signer {
+pub(crate) struct Signer {
     /// The key.
     pub key: PublicKey,
     /// What it may sign for.
     pub role: Role,
-    /// Free text.
-    pub comment: String,
-    /// When it was registered (Unix ms).
-    pub created_at: i64,
 }
 
 #[derive(Default)]
 struct Inner {
     keys: HashMap<KeyId, Signer>,
+    /// securesystemslib key IDs (what custody writes as DSSE keyid) to custody key IDs.
+    sslib: HashMap<String, KeyId>,
     loaded: Option<Instant>,
 }
 
 /// The keys allowed to write.
 #[derive(Clone)]
-pub struct SignerCache {
+pub(crate) struct SignerCache {
     db: Db,
     inner: Arc<RwLock<Inner>>,
 }
@@ -62,7 +60,7 @@ const RELOAD_INTERVAL: Duration = Duration::from_millis(500);
 
 impl SignerCache {
     /// An empty cache over `db`; loads on first use.
-    pub fn new(db: Db) -> Self {
+    pub(crate) fn new(db: Db) -> Self {
         SignerCache {
             db,
             inner: Arc::new(RwLock::new(Inner::default())),
@@ -70,86 +68,101 @@ impl SignerCache {
     }
 
     /// Reloads every key from the database.
-    pub async fn reload(&self) -> Result<(), ApiError> {
-        let rows: Vec<(String, String, String, String, i64)> = on_db!(&self.db, pool => {
+    pub(crate) async fn reload(&self) -> Result<(), ApiError> {
+        let rows: Vec<(String, String, String)> = on_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT key_id, role, public_key_pem, comment, created_at FROM signers",
+                "SELECT key_id, role, public_key_pem FROM signers",
             )
             .fetch_all(pool)
             .await?
         });
         let mut keys = HashMap::with_capacity(rows.len());
-        for (key_id, role, pem, comment, created_at) in rows {
+        let mut sslib = HashMap::with_capacity(rows.len());
+        for (key_id, role, pem) in rows {
             let (Ok(key), Ok(role)) = (PublicKey::from_text(&pem), role.parse::<Role>()) else {
                 tracing::warn!(%key_id, "stored signer key does not parse; ignored");
                 continue;
             };
+            sslib.insert(key.securesystemslib_keyid(), key.key_id());
             keys.insert(
                 key.key_id(),
-                Signer {
-                    key,
-                    role,
-                    comment,
-                    created_at,
-                },
+                Signer { key, role },
             );
         }
         let mut inner = self.inner.write().await;
         inner.keys = keys;
+        inner.sslib = sslib;
         inner.loaded = Some(Instant::now());
         Ok(())
     }
 
-    async fn try_verify(
-        &self,
-        hint: &str,
-        message: &[u8],
-        sig: &[u8],
-    ) -> Option<Option<(KeyId, Role)>> {
-        let inner = self.inner.read().await;
-        inner.loaded?;
-        // The hint only orders the search; the signature decides.
-        if let Ok(id) = hint.parse::<KeyId>()
-            && let Some(s) = inner.keys.get(&id)
-            && s.key.verify(message, sig)
-        {
-            return Some(Some((id, s.role)));
-        }
-        for (id, s) in &inner.keys {
-            if s.key.verify(message, sig) {
-                return Some(Some((*id, s.role)));
+    /// Verifies `envelope` against the registered keys: every signature must verify with a
+    /// distinct registered key (an entry must not carry a signature a reader cannot
+    /// attribute). keyids only choose which keys to try first.
+    fn try_verify(
+        inner: &Inner,
+        envelope: &Envelope,
+    ) -> Result<(VerifiedEnvelope, Vec<(KeyId, Role)>), String> {
+        let n = envelope.signatures().len();
+        let mut candidates: Vec<PublicKey> = Vec::with_capacity(n);
+        let mut all_hinted = true;
+        for sig in envelope.signatures() {
+            let id = sig
+                .keyid()
+                .parse::<KeyId>()
+                .ok()
+                .or_else(|| inner.sslib.get(sig.keyid()).copied());
+            match id.and_then(|id| inner.keys.get(&id)) {
+                Some(s) => candidates.push(s.key.clone()),
+                None => all_hinted = false,
             }
         }
-        Some(None)
+        let verified = match all_hinted.then(|| envelope.verify(&candidates, n)) {
+            Some(Ok(v)) => v,
+            _ => {
+                let all: Vec<PublicKey> = inner.keys.values().map(|s| s.key.clone()).collect();
+                if all.is_empty() {
+                    return Err("no signer keys are registered".into());
+                }
+                envelope.verify(&all, n).map_err(|e| e.to_string())?
+            }
+        };
+        let roles = verified
+            .signers()
+            .iter()
+            .filter_map(|id| inner.keys.get(id).map(|s| (*id, s.role)))
+            .collect();
+        Ok((verified, roles))
     }
 
-    /// The registered key (and its role) whose signature `sig` over `message` verifies.
-    pub async fn verify(
+    /// The verified envelope and the (key, role) of each signer, or 403.
+    pub(crate) async fn verify_envelope(
         &self,
-        hint: &str,
-        message: &[u8],
-        sig: &[u8],
-    ) -> Result<Option<(KeyId, Role)>, ApiError> {
-        if let Some(Some(found)) = self.try_verify(hint, message, sig).await {
-            return Ok(Some(found));
-        }
-        let stale = {
+        envelope: &Envelope,
+    ) -> Result<(VerifiedEnvelope, Vec<(KeyId, Role)>), ApiError> {
+        let (first, stale) = {
             let inner = self.inner.read().await;
-            inner.loaded.is_none_or(|t| t.elapsed() >= RELOAD_INTERVAL)
+            let stale = inner.loaded.is_none_or(|t| t.elapsed() >= RELOAD_INTERVAL);
+            let first = inner.loaded.map(|_| Self::try_verify(&inner, envelope));
+            (first, stale)
+        };
+        let failure = match first {
+            Some(Ok(found)) => return Ok(found),
+            Some(Err(e)) => e,
+            None => String::new(),
         };
         if stale {
             self.reload().await?;
-            if let Some(found) = self.try_verify(hint, message, sig).await.flatten() {
-                return Ok(Some(found));
-            }
+            let inner = self.inner.read().await;
+            return Self::try_verify(&inner, envelope).map_err(|e| {
+                ApiError::Forbidden(format!("envelope is not signed by registered signer keys: {e}"))
+            });
         }
-        Ok(None)
+        Err(ApiError::Forbidden(format!(
+            "envelope is not signed by registered signer keys: {failure}"
+        )))
     }
 
-    /// The role of a registered key, if any.
-    pub async fn role_of(&self, id: &KeyId) -> Option<Role> {
-        self.inner.read().await.keys.get(id).map(|s| s.role)
-    }
 }
 
 /// Registers `key` with `role`; registering the same key again with the same role is a

@@ -17,7 +17,7 @@ use crate::on_db;
 use crate::util::{now_millis, to_i64, to_u64};
 
 /// Reads nodes from the database (one query per call).
-pub struct DbNodes<'a>(pub &'a Db);
+pub(crate) struct DbNodes<'a>(pub &'a Db);
 
 /// The OR-chain that selects `ids` from `nodes`, with placeholders starting at `$1`.
 pub(crate) fn node_filter(count: usize) -> String {
@@ -60,7 +60,7 @@ impl AsyncNodeReader for DbNodes<'_> {
 }
 
 /// The current tree size and root.
-pub async fn head(db: &Db) -> Result<(u64, Hash), ApiError> {
+pub(crate) async fn head(db: &Db) -> Result<(u64, Hash), ApiError> {
     let (size, root): (i64, Vec<u8>) = on_db!(db, pool => {
         sqlx::query_as("SELECT tree_size, root_hash FROM tree_head WHERE id = 1")
             .fetch_one(pool)
@@ -71,7 +71,7 @@ pub async fn head(db: &Db) -> Result<(u64, Hash), ApiError> {
 }
 
 /// Creates the tree head row of an empty log if missing.
-pub async fn init_head(db: &Db) -> Result<(), sqlx::Error> {
+pub(crate) async fn init_head(db: &Db) -> Result<(), sqlx::Error> {
     let empty = custody_log::empty_root();
     on_db!(db, pool => {
         sqlx::query(
@@ -95,7 +95,7 @@ fn proof_error(e: custody_log::ProofError) -> ApiError {
 
 /// The signed checkpoint of `size` (which must not exceed the head), stored so that every
 /// checkpoint ever handed out can be audited later.
-pub async fn checkpoint_at(
+pub(crate) async fn checkpoint_at(
     db: &Db,
     identity: &LogIdentity,
     size: u64,
@@ -141,7 +141,7 @@ fn resolve_size(requested: u64, head: u64) -> Result<u64, ApiError> {
 }
 
 /// Inclusion proof of `index` at `tree_size` (0 = latest), with the leaf hash and checkpoint.
-pub async fn inclusion(
+pub(crate) async fn inclusion(
     db: &Db,
     identity: &LogIdentity,
     index: u64,
@@ -169,7 +169,7 @@ pub async fn inclusion(
 }
 
 /// Consistency proof between `first` and `second` (0 = latest).
-pub async fn consistency(
+pub(crate) async fn consistency(
     db: &Db,
     identity: &LogIdentity,
     first: u64,

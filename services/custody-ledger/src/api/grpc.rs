@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::ingest;
-use crate::query::{self, Criterion, Search};
+use crate::query::{self, Search};
 use crate::state::AppState;
 use crate::store;
 
@@ -19,12 +19,12 @@ pub mod pb {
 use pb::ledger_server::{Ledger, LedgerServer};
 
 /// The gRPC service.
-pub struct GrpcLedger {
+pub(crate) struct GrpcLedger {
     state: AppState,
 }
 
 /// The service, ready to be mounted on the router.
-pub fn service(state: AppState) -> LedgerServer<GrpcLedger> {
+pub(crate) fn service(state: AppState) -> LedgerServer<GrpcLedger> {
     LedgerServer::new(GrpcLedger { state })
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20)
@@ -90,7 +90,7 @@ impl Ledger for GrpcLedger {
         for env in envelopes {
             let sigs = env.signatures.into_iter().map(|s| (s.keyid, s.sig)).collect();
             prepared.push(
-                ingest::prepare_decoded(&env.payload_type, env.payload, sigs, &self.state.inner.signers)
+                ingest::prepare_decoded(&env.payload_type, &env.payload, sigs, &self.state.inner.signers)
                     .await
                     .map_err(st)?,
             );
@@ -273,6 +273,3 @@ impl Ledger for GrpcLedger {
         }))
     }
 }
-
-#[allow(dead_code)]
-fn _criterion_is_used(_: Criterion) {}

@@ -19,8 +19,8 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub mod grpc;
-pub mod rest;
+pub(crate) mod grpc;
+pub(crate) mod rest;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

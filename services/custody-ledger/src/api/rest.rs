@@ -25,10 +25,10 @@ use crate::state::AppState;
 use crate::store;
 
 /// Most envelopes in one submission.
-pub const MAX_BATCH: usize = 1000;
+pub(crate) const MAX_BATCH: usize = 1000;
 
 /// Query string extractor with JSON errors and unknown parameters refused.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
@@ -42,7 +42,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// Path extractor with JSON errors.
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
@@ -57,7 +57,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
 
 /// JSON body extractor with JSON errors: 415 without a JSON content type, 413 over the limit,
 /// 400 for malformed JSON.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -93,7 +93,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Parses a JSON body, mapping syntax and shape errors to 400.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("request body: {e}")))
 }
 
@@ -142,7 +142,7 @@ impl Submission {
 
 /// One envelope's receipt.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReceiptJson {
+pub(crate) struct ReceiptJson {
     /// Leaf index.
     pub index: u64,
     /// Leaf hash (hex).
@@ -156,7 +156,7 @@ pub struct ReceiptJson {
 
 /// Receipts of a submission, in submission order.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SubmitResponse {
+pub(crate) struct SubmitResponse {
     /// One per envelope.
     pub entries: Vec<ReceiptJson>,
 }
@@ -188,7 +188,7 @@ fn check_read(state: &AppState, ext: &axum::http::Extensions) -> ApiResult<()> {
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn submit(State(state): State<AppState>, req: Request) -> ApiResult<Json<SubmitResponse>> {
+pub(crate) async fn submit(State(state): State<AppState>, req: Request) -> ApiResult<Json<SubmitResponse>> {
     caller(req.extensions()).require_writer()?;
     require_json(req.headers())?;
     let bytes = Bytes::from_request(req, &state)
@@ -201,10 +201,11 @@ pub async fn submit(State(state): State<AppState>, req: Request) -> ApiResult<Js
         })?;
     let envelopes = Submission::parse(&bytes)?;
     let mut prepared = Vec::with_capacity(envelopes.len());
-    for (i, env) in envelopes.iter().enumerate() {
-        let p = ingest::prepare(env, &state.inner.signers)
+    let total = envelopes.len();
+    for (i, env) in envelopes.into_iter().enumerate() {
+        let p = ingest::prepare(env.into(), &state.inner.signers)
             .await
-            .map_err(|e| prefix_error(e, envelopes.len(), i))?;
+            .map_err(|e| prefix_error(e, total, i))?;
         prepared.push(p);
     }
     let receipts = state.inner.sequencer.submit(prepared).await?;
@@ -231,7 +232,7 @@ fn prefix_error(e: ApiError, total: usize, i: usize) -> ApiError {
 /// Entry by index.
 #[utoipa::path(get, path = "/api/v1/entries/{index}", params(("index" = u64, Path)),
     responses((status = 200, body = EntryDetail), (status = 404, body = ErrorBody)))]
-pub async fn get_entry(
+pub(crate) async fn get_entry(
     State(state): State<AppState>,
     ApiPath(index): ApiPath<String>,
     req: Request,
@@ -245,7 +246,7 @@ pub async fn get_entry(
 /// Entry by leaf hash.
 #[utoipa::path(get, path = "/api/v1/entries/by-hash/{leaf_hash}", params(("leaf_hash" = String, Path)),
     responses((status = 200, body = EntryDetail), (status = 404, body = ErrorBody)))]
-pub async fn get_entry_by_hash(
+pub(crate) async fn get_entry_by_hash(
     State(state): State<AppState>,
     ApiPath(h): ApiPath<String>,
     req: Request,
@@ -259,7 +260,7 @@ pub async fn get_entry_by_hash(
 /// Inclusion proof request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct InclusionParams {
+pub(crate) struct InclusionParams {
     /// Leaf index, or
     pub index: Option<String>,
     /// leaf hash (hex).
@@ -282,7 +283,7 @@ fn parse_u64(name: &str, v: Option<&str>) -> ApiResult<u64> {
 /// Inclusion proof, as an entry proof file.
 #[utoipa::path(get, path = "/api/v1/proofs/inclusion", params(InclusionParams),
     responses((status = 200, body = Object, description = "entry proof file"), (status = 400, body = ErrorBody)))]
-pub async fn inclusion(
+pub(crate) async fn inclusion(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<InclusionParams>,
     req: Request,
@@ -309,7 +310,7 @@ pub async fn inclusion(
 /// Consistency proof request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct ConsistencyParams {
+pub(crate) struct ConsistencyParams {
     /// Older tree size (>= 1).
     pub first: Option<String>,
     /// Newer tree size (default: the latest).
@@ -318,7 +319,7 @@ pub struct ConsistencyParams {
 
 /// A consistency proof.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ConsistencyJson {
+pub(crate) struct ConsistencyJson {
     /// Older size.
     pub first: u64,
     /// Newer size.
@@ -336,7 +337,7 @@ pub struct ConsistencyJson {
 /// Consistency proof between two sizes.
 #[utoipa::path(get, path = "/api/v1/proofs/consistency", params(ConsistencyParams),
     responses((status = 200, body = ConsistencyJson), (status = 400, body = ErrorBody)))]
-pub async fn consistency(
+pub(crate) async fn consistency(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<ConsistencyParams>,
     req: Request,
@@ -357,7 +358,7 @@ pub async fn consistency(
 
 /// The latest checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CheckpointJson {
+pub(crate) struct CheckpointJson {
     /// Log origin.
     pub origin: String,
     /// Tree size.
@@ -370,7 +371,7 @@ pub struct CheckpointJson {
 
 /// Latest signed checkpoint (JSON).
 #[utoipa::path(get, path = "/api/v1/checkpoint", responses((status = 200, body = CheckpointJson)))]
-pub async fn checkpoint(State(state): State<AppState>, req: Request) -> ApiResult<Json<CheckpointJson>> {
+pub(crate) async fn checkpoint(State(state): State<AppState>, req: Request) -> ApiResult<Json<CheckpointJson>> {
     check_read(&state, req.extensions())?;
     let (size, _) = store::head(state.db()).await?;
     let (note, root) = store::checkpoint_at(state.db(), state.identity(), size).await?;
@@ -384,7 +385,7 @@ pub async fn checkpoint(State(state): State<AppState>, req: Request) -> ApiResul
 
 /// Latest signed checkpoint as the bare C2SP note (text/plain), as tlog tooling fetches it.
 #[utoipa::path(get, path = "/checkpoint", responses((status = 200, body = String, content_type = "text/plain")))]
-pub async fn checkpoint_text(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
+pub(crate) async fn checkpoint_text(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     check_read(&state, req.extensions())?;
     let (size, _) = store::head(state.db()).await?;
     let (note, _) = store::checkpoint_at(state.db(), state.identity(), size).await?;
@@ -393,7 +394,7 @@ pub async fn checkpoint_text(State(state): State<AppState>, req: Request) -> Api
 
 /// The log's public key.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LogKeyJson {
+pub(crate) struct LogKeyJson {
     /// Origin (the note key name).
     pub origin: String,
     /// PEM SPKI of the ed25519 key.
@@ -406,7 +407,7 @@ pub struct LogKeyJson {
 
 /// The log's public key (PEM and C2SP vkey).
 #[utoipa::path(get, path = "/api/v1/log-key", responses((status = 200, body = LogKeyJson)))]
-pub async fn log_key(State(state): State<AppState>) -> Json<LogKeyJson> {
+pub(crate) async fn log_key(State(state): State<AppState>) -> Json<LogKeyJson> {
     let id = state.identity();
     Json(LogKeyJson {
         origin: id.origin().to_owned(),
@@ -419,7 +420,7 @@ pub async fn log_key(State(state): State<AppState>) -> Json<LogKeyJson> {
 /// Search entries.
 #[utoipa::path(get, path = "/api/v1/search", params(SearchParams),
     responses((status = 200, body = SearchPage), (status = 400, body = ErrorBody)))]
-pub async fn search(
+pub(crate) async fn search(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<SearchParams>,
     req: Request,
@@ -432,7 +433,7 @@ pub async fn search(
 /// Images containing a package.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct ImagesParams {
+pub(crate) struct ImagesParams {
     /// Package URL (with or without version).
     pub purl: String,
     /// Version constraints (purl without version only).
@@ -443,7 +444,7 @@ pub struct ImagesParams {
 
 /// Images whose recorded SBOMs contain a package.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ImagesResponse {
+pub(crate) struct ImagesResponse {
     /// One per image.
     pub images: Vec<ImageHit>,
 }
@@ -451,7 +452,7 @@ pub struct ImagesResponse {
 /// "Which recorded images contain purl X?"
 #[utoipa::path(get, path = "/api/v1/images", params(ImagesParams),
     responses((status = 200, body = ImagesResponse), (status = 400, body = ErrorBody)))]
-pub async fn images(
+pub(crate) async fn images(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<ImagesParams>,
     req: Request,
@@ -467,7 +468,7 @@ pub async fn images(
 /// An image's custody.
 #[utoipa::path(get, path = "/api/v1/images/{digest}", params(("digest" = String, Path)),
     responses((status = 200, body = ImageCustody), (status = 400, body = ErrorBody)))]
-pub async fn image(
+pub(crate) async fn image(
     State(state): State<AppState>,
     ApiPath(digest): ApiPath<String>,
     req: Request,
@@ -481,7 +482,7 @@ pub async fn image(
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = BlobInfo), (status = 200, body = BlobInfo), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn put_blob(
+pub(crate) async fn put_blob(
     State(state): State<AppState>,
     ApiPath(digest): ApiPath<String>,
     req: Request,
@@ -496,7 +497,7 @@ pub async fn put_blob(
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = BlobInfo), (status = 200, body = BlobInfo), (status = 413, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn post_blob(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
+pub(crate) async fn post_blob(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
     caller(req.extensions()).require_writer()?;
     upload(state, None, req).await
 }
@@ -534,7 +535,7 @@ async fn upload(
 /// Download a blob (streamed).
 #[utoipa::path(get, path = "/api/v1/blobs/{digest}", params(("digest" = String, Path)),
     responses((status = 200, body = Vec<u8>, content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
-pub async fn get_blob(
+pub(crate) async fn get_blob(
     State(state): State<AppState>,
     ApiPath(digest): ApiPath<String>,
     req: Request,
@@ -557,7 +558,7 @@ pub async fn get_blob(
 /// A signer registration.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AddSigner {
+pub(crate) struct AddSigner {
     /// PEM SPKI public key (ed25519 or P-256).
     pub public_key: String,
     /// base-library, builder, scanner, reviewer or gate.
@@ -571,7 +572,7 @@ pub struct AddSigner {
 #[utoipa::path(post, path = "/api/v1/admin/signers", request_body = AddSigner,
     responses((status = 200, body = SignerInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn add_signer(State(state): State<AppState>, req: Request) -> ApiResult<Json<SignerInfo>> {
+pub(crate) async fn add_signer(State(state): State<AppState>, req: Request) -> ApiResult<Json<SignerInfo>> {
     caller(req.extensions()).require_admin()?;
     let ApiJson(body): ApiJson<AddSigner> = ApiJson::from_request(req, &state).await?;
     let key = custody_attest::PublicKey::from_text(&body.public_key)
@@ -589,20 +590,20 @@ pub async fn add_signer(State(state): State<AppState>, req: Request) -> ApiResul
 #[utoipa::path(get, path = "/api/v1/admin/signers",
     responses((status = 200, body = Vec<SignerInfo>), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_signers(State(state): State<AppState>, req: Request) -> ApiResult<Json<Vec<SignerInfo>>> {
+pub(crate) async fn list_signers(State(state): State<AppState>, req: Request) -> ApiResult<Json<Vec<SignerInfo>>> {
     caller(req.extensions()).require_admin()?;
     Ok(Json(signers::list_signers(state.db()).await?))
 }
 
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = String)))]
-pub async fn healthz() -> &'static str {
+pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// Readiness: the database answers and its schema is current.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, body = String), (status = 503, body = ErrorBody)))]
-pub async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
+pub(crate) async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
     state.db().ready().await.map_err(|e| {
         tracing::warn!(reason = %e, "not ready");
         ApiError::Unavailable("not ready: database unreachable or schema not current".into())
@@ -612,7 +613,7 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.inner.metrics.render(),
@@ -646,7 +647,7 @@ impl utoipa::Modify for BearerAuth {
 pub struct ApiDoc;
 
 /// `GET /openapi.json`.
-pub async fn openapi() -> Response {
+pub(crate) async fn openapi() -> Response {
     match ApiDoc::openapi().to_json() {
         Ok(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
         Err(e) => ApiError::internal(e).into_response(),

@@ -19,9 +19,9 @@ use crate::config::DbArgs;
 
 
 /// Migrations of the SQLite schema, embedded in the binary.
-pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// Migrations of the PostgreSQL schema, embedded in the binary.
-pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A pool on one of the two engines.
 #[derive(Clone, Debug)]
@@ -163,7 +163,7 @@ fn ensure_dir(path: &Path) -> Result<(), DbError> {
 }
 
 /// The URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
