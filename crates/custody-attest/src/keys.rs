@@ -14,6 +14,8 @@ use std::str::FromStr;
 use base64::Engine as _;
 use custody_types::KeyId;
 use pkcs8::der::Decode;
+use pkcs8::der::SecretDocument;
+use pkcs8::der::asn1::OctetStringRef;
 use pkcs8::der::zeroize::Zeroizing;
 use pkcs8::pkcs5::{EncryptionScheme, pbes2};
 use pkcs8::{
@@ -408,19 +410,47 @@ impl SigningKey {
         }
     }
 
-    /// The key as PKCS#8 PEM; encrypted (PBES2: scrypt + AES-256-CBC) when `password` is
-    /// given. The returned text is wiped on drop.
+    /// The key as PKCS#8 PEM; encrypted (PBES2: scrypt + AES-256-CBC, readable by OpenSSL 3
+    /// and Python's `cryptography`) when `password` is given. Ed25519 keys are written as
+    /// PKCS#8 v1 (RFC 8410, without the optional public key), the form OpenSSL writes and
+    /// every reader accepts. The returned text is wiped on drop.
     pub fn to_pkcs8_pem(&self, password: Option<&[u8]>) -> Result<Zeroizing<String>, KeyError> {
         let encode = |e: pkcs8::Error| KeyError::Encode(e.to_string());
-        match (&self.inner, password) {
-            (SigningInner::Ed25519(k), None) => k.to_pkcs8_pem(LineEnding::LF).map_err(encode),
-            (SigningInner::P256(k), None) => k.to_pkcs8_pem(LineEnding::LF).map_err(encode),
-            (SigningInner::Ed25519(k), Some(pw)) => {
-                k.to_pkcs8_encrypted_pem(pw, LineEnding::LF).map_err(encode)
+        let der_error = |e: pkcs8::der::Error| KeyError::Encode(e.to_string());
+        let der: SecretDocument = match &self.inner {
+            SigningInner::Ed25519(k) => {
+                // CurvePrivateKey ::= OCTET STRING, wrapped in PrivateKeyInfo's OCTET STRING.
+                let mut inner = Zeroizing::new(Vec::with_capacity(34));
+                inner.extend_from_slice(&[0x04, 0x20]);
+                inner.extend_from_slice(k.as_bytes());
+                let info = PrivateKeyInfoRef::new(
+                    pkcs8::AlgorithmIdentifierRef {
+                        oid: OID_ED25519,
+                        parameters: None,
+                    },
+                    OctetStringRef::new(&inner).map_err(der_error)?,
+                );
+                match password {
+                    None => SecretDocument::encode_msg(&info).map_err(der_error)?,
+                    Some(pw) => {
+                        return info
+                            .encrypt(pw)
+                            .map_err(encode)?
+                            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+                            .map_err(der_error);
+                    }
+                }
             }
-            (SigningInner::P256(k), Some(pw)) => {
-                k.to_pkcs8_encrypted_pem(pw, LineEnding::LF).map_err(encode)
-            }
+            SigningInner::P256(k) => k.to_pkcs8_der().map_err(encode)?,
+        };
+        match password {
+            None => der.to_pem("PRIVATE KEY", LineEnding::LF).map_err(der_error),
+            Some(pw) => PrivateKeyInfoRef::from_der(der.as_bytes())
+                .map_err(der_error)?
+                .encrypt(pw)
+                .map_err(encode)?
+                .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+                .map_err(der_error),
         }
     }
 }

@@ -622,9 +622,11 @@ pub struct ImageProvenance {
     pub config: Option<Digest>,
     /// The base image (custody's build type): manifest digest and DiffIDs, bottom first.
     pub base: Option<BaseImage>,
-    /// The layer attestations recorded as byproducts: (index, envelope digest, DiffID,
-    /// ChainID) for custody's build type.
-    pub layer_attestations: Vec<(u32, Digest, DiffId, ChainId)>,
+    /// Every layer of the image, bottom first, for custody's build type: DiffID, ChainID
+    /// (checked to follow from the DiffIDs) and, for the layers this build attested, the
+    /// SHA-256 of their layer attestation envelope (from the byproducts). The base image's
+    /// DiffIDs are checked to be a prefix of these.
+    pub layers: Vec<ProvenanceLayer>,
     /// The image SBOM's digest (custody's build type).
     pub image_sbom: Option<Digest>,
 }
@@ -665,7 +667,7 @@ impl CheckedStatement {
             manifest: None,
             config: None,
             base: None,
-            layer_attestations: Vec::new(),
+            layers: Vec::new(),
             image_sbom: None,
         };
         if !out.is_custody_build() {
@@ -721,6 +723,69 @@ impl CheckedStatement {
                 diff_ids,
             });
         }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct LayerEntry {
+            index: u32,
+            diff_id: DiffId,
+            chain_id: ChainId,
+            attested_by: String,
+        }
+        let entries: Vec<LayerEntry> = out
+            .provenance
+            .build_definition
+            .internal_parameters
+            .get("layers")
+            .map(Vec::<LayerEntry>::deserialize)
+            .transpose()
+            .map_err(|e| bad(format!("internalParameters.layers: {e}")))?
+            .ok_or_else(|| bad("internalParameters.layers is missing".into()))?;
+        let diff_ids: Vec<DiffId> = entries.iter().map(|e| e.diff_id.clone()).collect();
+        let chains = custody_types::chain_ids(&diff_ids);
+        for (i, (entry, chain)) in entries.iter().zip(&chains).enumerate() {
+            if entry.index as usize != i {
+                return Err(bad(format!(
+                    "internalParameters.layers[{i}] has index {}",
+                    entry.index
+                )));
+            }
+            if &entry.chain_id != chain {
+                return Err(bad(format!(
+                    "layer {i} chainId {} does not follow from the diffIds (expected {chain})",
+                    entry.chain_id
+                )));
+            }
+        }
+        if let Some(base) = &out.base
+            && !diff_ids.starts_with(&base.diff_ids)
+        {
+            return Err(bad(
+                "the base image's layers are not a prefix of the image's".into(),
+            ));
+        }
+        let base_len = out.base.as_ref().map_or(0, |b| b.diff_ids.len());
+        let mut by_this_build = Vec::with_capacity(entries.len());
+        for e in &entries {
+            by_this_build.push(match e.attested_by.as_str() {
+                "this-build" => true,
+                BASE_IMAGE_NAME => false,
+                other => {
+                    return Err(bad(format!(
+                        "layer {}: attestedBy {other:?} is neither this-build nor {BASE_IMAGE_NAME}",
+                        e.index
+                    )));
+                }
+            });
+        }
+        let mut layers: Vec<ProvenanceLayer> = entries
+            .into_iter()
+            .map(|e| ProvenanceLayer {
+                index: e.index,
+                diff_id: e.diff_id,
+                chain_id: e.chain_id,
+                envelope: None,
+            })
+            .collect();
         for rd in &out.provenance.run_details.byproducts {
             let name = rd.name.as_deref().unwrap_or("");
             if name == IMAGE_SBOM_NAME {
@@ -729,25 +794,38 @@ impl CheckedStatement {
             }
             let Some(index) = name
                 .strip_prefix("layer/")
-                .and_then(|i| i.parse::<u32>().ok())
+                .and_then(|i| i.parse::<usize>().ok())
             else {
                 continue;
             };
-            let field = |k: &str| -> Result<Digest, StatementError> {
-                rd.annotation_str(k)
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| bad(format!("byproduct {name} lacks a valid {k} annotation")))
-            };
-            let envelope = rd
-                .sha256()
-                .ok_or_else(|| bad(format!("byproduct {name} has no sha256 digest")))?;
-            out.layer_attestations.push((
-                index,
-                envelope,
-                DiffId(field("diffId")?),
-                ChainId(field("chainId")?),
-            ));
+            let layer = layers
+                .get_mut(index)
+                .ok_or_else(|| bad(format!("byproduct {name} names no layer of the image")))?;
+            let annotated = |k: &str| rd.annotation_str(k).and_then(|v| v.parse::<Digest>().ok());
+            if annotated("diffId").as_ref() != Some(&layer.diff_id.0)
+                || annotated("chainId").as_ref() != Some(&layer.chain_id.0)
+            {
+                return Err(bad(format!(
+                    "byproduct {name} does not name layer {index}'s diffId and chainId"
+                )));
+            }
+            if layer.envelope.is_some() {
+                return Err(bad(format!("byproduct {name} is listed twice")));
+            }
+            layer.envelope = Some(
+                rd.sha256()
+                    .ok_or_else(|| bad(format!("byproduct {name} has no sha256 digest")))?,
+            );
         }
+        for (l, this_build) in layers.iter().zip(by_this_build) {
+            if this_build != l.envelope.is_some() || this_build == ((l.index as usize) < base_len) {
+                return Err(bad(format!(
+                    "layer {}: attestedBy disagrees with the byproducts or the base image",
+                    l.index
+                )));
+            }
+        }
+        out.layers = layers;
         Ok(out)
     }
 }
