@@ -327,7 +327,10 @@ mod tests {
         let b = Bundle::parse(minimal().as_bytes()).unwrap();
         assert_eq!(b.evidence.entries.len(), 1);
         let again = Bundle::parse(&b.to_json()).unwrap();
-        assert_eq!(again.evidence.entries[0].envelope, b.evidence.entries[0].envelope);
+        assert_eq!(
+            again.evidence.entries[0].envelope,
+            b.evidence.entries[0].envelope
+        );
     }
 
     #[test]
@@ -335,12 +338,31 @@ mod tests {
         let ok = minimal();
         let cases: Vec<(String, &str)> = vec![
             (ok[..ok.len() - 10].to_owned(), "EOF"),
-            (ok.replacen("\"log\"", "\"extra\":1,\"log\"", 1), "unknown field `extra`"),
-            (ok.replacen("\"log\":", "\"ledger\":\"a\",\"ledger\":\"b\",\"log\":", 1), "duplicate field `ledger`"),
-            (ok.replacen("\"sig\":", "\"x\":1,\"sig\":", 1), "unknown field `x`"),
-            (ok.replacen("\"payloadType\"", "\"payload\":\"aGk=\",\"payloadType\"", 1), "duplicate field `payload`"),
+            (
+                ok.replacen("\"log\"", "\"extra\":1,\"log\"", 1),
+                "unknown field `extra`",
+            ),
+            (
+                ok.replacen("\"log\":", "\"ledger\":\"a\",\"ledger\":\"b\",\"log\":", 1),
+                "duplicate field `ledger`",
+            ),
+            (
+                ok.replacen("\"sig\":", "\"x\":1,\"sig\":", 1),
+                "unknown field `x`",
+            ),
+            (
+                ok.replacen("\"payloadType\"", "\"payload\":\"aGk=\",\"payloadType\"", 1),
+                "duplicate field `payload`",
+            ),
             (ok.replacen("bundle.v1", "bundle.v9", 1), "media type"),
-            (ok.replacen("\"signatures\":[{\"keyid\":\"k\",\"sig\":\"c2ln\"}]", "\"signatures\":[]", 1), "no signatures"),
+            (
+                ok.replacen(
+                    "\"signatures\":[{\"keyid\":\"k\",\"sig\":\"c2ln\"}]",
+                    "\"signatures\":[]",
+                    1,
+                ),
+                "no signatures",
+            ),
         ];
         for (json, want) in cases {
             let err = Bundle::parse(json.as_bytes()).unwrap_err().to_string();

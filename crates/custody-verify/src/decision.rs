@@ -186,7 +186,12 @@ impl Decision {
             if !out.is_empty() {
                 out.push_str("; ");
             }
-            let _ = write!(out, "{}: {}", v.rule, v.problems.first().unwrap_or(&v.summary));
+            let _ = write!(
+                out,
+                "{}: {}",
+                v.rule,
+                v.problems.first().unwrap_or(&v.summary)
+            );
             if v.problems.len() > 1 {
                 let _ = write!(out, " (+{} more)", v.problems.len() - 1);
             }

@@ -233,7 +233,15 @@ mod tests {
 
     #[test]
     fn root_users_are_recognised() {
-        for root in [None, Some(""), Some("root"), Some("0"), Some("0:0"), Some("root:1000"), Some("000")] {
+        for root in [
+            None,
+            Some(""),
+            Some("root"),
+            Some("0"),
+            Some("0:0"),
+            Some("root:1000"),
+            Some("000"),
+        ] {
             assert!(runs_as_root(root), "{root:?}");
         }
         for user in ["65532", "65532:65532", "nobody", "1000:0", "app"] {

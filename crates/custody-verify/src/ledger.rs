@@ -87,7 +87,11 @@ pub trait EvidenceSource {
 }
 
 impl EvidenceSource for Bundle {
-    fn evidence(&self, image: &Digest, _trusted_size: Option<u64>) -> Result<Evidence, LedgerError> {
+    fn evidence(
+        &self,
+        image: &Digest,
+        _trusted_size: Option<u64>,
+    ) -> Result<Evidence, LedgerError> {
         if &self.image != image {
             return Err(LedgerError::WrongBundle {
                 bundle: self.image.clone(),
@@ -126,7 +130,10 @@ fn fetch_json<T: LedgerTransport + ?Sized>(t: &T, path: &str) -> Result<Value, L
 
 fn indices(v: &Value, key: &str, out: &mut BTreeSet<u64>) {
     if let Some(list) = v.get(key).and_then(Value::as_array) {
-        out.extend(list.iter().filter_map(|e| e.get("index").and_then(Value::as_u64)));
+        out.extend(
+            list.iter()
+                .filter_map(|e| e.get("index").and_then(Value::as_u64)),
+        );
     }
 }
 
@@ -256,7 +263,9 @@ fn fetch_entries<T: LedgerTransport + ?Sized>(
     };
     // A few requests in flight at once: a 20-layer image is ~50 round trips.
     const WORKERS: usize = 4;
-    let chunks: Vec<&[u64]> = wanted.chunks(wanted.len().div_ceil(WORKERS).max(1)).collect();
+    let chunks: Vec<&[u64]> = wanted
+        .chunks(wanted.len().div_ceil(WORKERS).max(1))
+        .collect();
     let results: Vec<Result<Vec<LoggedEntry>, LedgerError>> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks
             .iter()
@@ -314,8 +323,12 @@ fn collect_blobs<T: LedgerTransport + ?Sized>(
 ) -> Result<(), LedgerError> {
     // The manifest and config, when the ledger stores them (so a gate deciding by digest
     // needs no registry).
-    if get_blob(t, evidence, image, "application/vnd.oci.image.manifest.v1+json")?
-        && let Some(blob) = evidence.blob(image)
+    if get_blob(
+        t,
+        evidence,
+        image,
+        "application/vnd.oci.image.manifest.v1+json",
+    )? && let Some(blob) = evidence.blob(image)
         && let Ok(m) = serde_json::from_slice::<Value>(&blob.data)
         && let Some(config) = m
             .get("config")
@@ -323,7 +336,12 @@ fn collect_blobs<T: LedgerTransport + ?Sized>(
             .and_then(Value::as_str)
             .and_then(|d| d.parse::<Digest>().ok())
     {
-        get_blob(t, evidence, &config, "application/vnd.oci.image.config.v1+json")?;
+        get_blob(
+            t,
+            evidence,
+            &config,
+            "application/vnd.oci.image.config.v1+json",
+        )?;
     }
     if !sboms {
         return Ok(());

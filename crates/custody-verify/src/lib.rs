@@ -59,7 +59,9 @@ pub use decision::{CheckpointRef, DECISION_MEDIA_TYPE, Decision, Item, RuleId, V
 pub use evidence::{
     Blob, BlobMismatch, ConsistencyStep, Evidence, LoggedEntry, Origin, canonical_envelope_bytes,
 };
-pub use image::{ImageError, ImageFacts, LayerBlobFact, LayerCheck, MAX_IMAGE_JSON_BYTES, runs_as_root};
+pub use image::{
+    ImageError, ImageFacts, LayerBlobFact, LayerCheck, MAX_IMAGE_JSON_BYTES, runs_as_root,
+};
 pub use ledger::{
     CollectOptions, EvidenceSource, FetchError, LedgerError, LedgerTransport, collect_from_ledger,
 };

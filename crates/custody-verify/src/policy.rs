@@ -101,7 +101,8 @@ impl PackagePattern {
             return Err("a forbidden package must not be empty".into());
         }
         if text.starts_with("pkg:") {
-            PackageUrl::from_str(text).map_err(|e| format!("{text:?} is not a package URL: {e}"))?;
+            PackageUrl::from_str(text)
+                .map_err(|e| format!("{text:?} is not a package URL: {e}"))?;
             Ok(PackagePattern::Purl(text.to_owned()))
         } else {
             Ok(PackagePattern::Name(text.to_owned()))
@@ -411,7 +412,13 @@ pub fn format_duration(d: SignedDuration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+    for (unit, size) in [
+        ("w", 604_800),
+        ("d", 86_400),
+        ("h", 3600),
+        ("m", 60),
+        ("s", 1),
+    ] {
         if secs >= size {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
@@ -465,7 +472,15 @@ impl Cx<'_, '_> {
         for p in syntax {
             self.problem(p.at, p.message);
         }
-        let root = root?;
+        let Some(root) = root else {
+            if self.problems.is_empty() {
+                self.problems.push(PolicyProblem {
+                    at: None,
+                    message: "the policy file is empty".into(),
+                });
+            }
+            return None;
+        };
         let Kind::Map(entries) = &root.kind else {
             self.problem(
                 root.at,
@@ -482,10 +497,7 @@ impl Cx<'_, '_> {
             if !TOP_KEYS.contains(&key.as_str()) {
                 self.problem(
                     *at,
-                    format!(
-                        "unknown key `{key}` (a policy has {})",
-                        TOP_KEYS.join(", ")
-                    ),
+                    format!("unknown key `{key}` (a policy has {})", TOP_KEYS.join(", ")),
                 );
             }
         }
@@ -511,7 +523,10 @@ impl Cx<'_, '_> {
         });
         let log_key = match get("log_key") {
             None => {
-                self.problem(root.at, "`log_key` (the ledger's public key file) is missing");
+                self.problem(
+                    root.at,
+                    "`log_key` (the ledger's public key file) is missing",
+                );
                 None
             }
             Some((_, _, v)) => self.log_key(v, origin.as_ref()),
@@ -526,7 +541,11 @@ impl Cx<'_, '_> {
             None => Rules::default(),
             Some((_, _, v)) => self.rules(v, &mut extra_keys),
         };
-        self.required_roles(&rules, &keys, get("roles").map(|(_, at, _)| *at).unwrap_or(root.at));
+        self.required_roles(
+            &rules,
+            &keys,
+            get("roles").map(|(_, at, _)| *at).unwrap_or(root.at),
+        );
         Some(Policy {
             digest: Digest::sha256_of(text.as_bytes()),
             log_key: log_key?,
@@ -560,9 +579,7 @@ impl Cx<'_, '_> {
         if rules.reviews.min > 0 {
             let reviewers: BTreeSet<KeyId> = keys
                 .iter()
-                .filter(|k| {
-                    k.roles.contains(&Role::Reviewer) && !k.roles.contains(&Role::Builder)
-                })
+                .filter(|k| k.roles.contains(&Role::Reviewer) && !k.roles.contains(&Role::Builder))
                 .map(|k| k.key.key_id())
                 .collect();
             if reviewers.len() < rules.reviews.min as usize && !reviewers.is_empty() {
@@ -675,7 +692,10 @@ impl Cx<'_, '_> {
                 _ => {
                     self.problem(
                         value.at,
-                        format!("roles.{role} must be a list of public key files, not {}", value.describe()),
+                        format!(
+                            "roles.{role} must be a list of public key files, not {}",
+                            value.describe()
+                        ),
                     );
                     continue;
                 }
@@ -992,9 +1012,8 @@ impl Cx<'_, '_> {
                         };
                         match PackagePattern::parse(&s) {
                             Ok(p) => out.push(p),
-                            Err(e) => {
-                                self.problem(item.at, format!("rules.config.forbidden_packages: {e}"))
-                            }
+                            Err(e) => self
+                                .problem(item.at, format!("rules.config.forbidden_packages: {e}")),
                         }
                     }
                     rule.forbidden_packages = out;
@@ -1007,7 +1026,10 @@ impl Cx<'_, '_> {
     fn unknown(&mut self, at: Location, within: &str, key: &str, known: &[&str]) {
         self.problem(
             at,
-            format!("unknown key `{key}` in {within} (expected {})", known.join(", ")),
+            format!(
+                "unknown key `{key}` in {within} (expected {})",
+                known.join(", ")
+            ),
         );
     }
 
@@ -1015,7 +1037,10 @@ impl Cx<'_, '_> {
         match &v.kind {
             Kind::Map(entries) => Some(entries),
             _ => {
-                self.problem(v.at, format!("{what} must be a mapping, not {}", v.describe()));
+                self.problem(
+                    v.at,
+                    format!("{what} must be a mapping, not {}", v.describe()),
+                );
                 None
             }
         }
@@ -1025,7 +1050,10 @@ impl Cx<'_, '_> {
         match &v.kind {
             Kind::Scalar(s, _) if !v.is_null() => Some(s.clone()),
             _ => {
-                self.problem(v.at, format!("{what} must be a string, not {}", v.describe()));
+                self.problem(
+                    v.at,
+                    format!("{what} must be a string, not {}", v.describe()),
+                );
                 None
             }
         }
@@ -1071,10 +1099,22 @@ mod tests {
         assert_eq!(parse_duration("24h").unwrap().as_secs(), 86_400);
         assert_eq!(parse_duration("1d12h").unwrap().as_secs(), 36 * 3600);
         assert_eq!(parse_duration("2w").unwrap().as_secs(), 14 * 86_400);
-        for bad in ["", "7", "d", "7x", "-1d", "0s", "99999999999999999999d", "7 d"] {
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7x",
+            "-1d",
+            "0s",
+            "99999999999999999999d",
+            "7 d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-        assert_eq!(format_duration(SignedDuration::from_secs(36 * 3600)), "1d12h");
+        assert_eq!(
+            format_duration(SignedDuration::from_secs(36 * 3600)),
+            "1d12h"
+        );
         assert_eq!(format_duration(SignedDuration::from_secs(7 * 86_400)), "1w");
     }
 

@@ -27,7 +27,10 @@ pub(crate) fn components(doc: &Value) -> Result<Vec<(Component, bool)>, String> 
         .as_array()
         .ok_or("`components` is not a list (not a CycloneDX document)")?;
     if list.len() > MAX_COMPONENTS {
-        return Err(format!("{} components, more than {MAX_COMPONENTS}", list.len()));
+        return Err(format!(
+            "{} components, more than {MAX_COMPONENTS}",
+            list.len()
+        ));
     }
     let mut out = Vec::with_capacity(list.len());
     for c in list {

@@ -84,14 +84,7 @@ pub fn verify(policy: &Policy, image: &ImageFacts, evidence: &Evidence, cx: &Con
         .map(|b| b.diff_ids.len());
     let (layers_verdict, chosen_layers) =
         rule_layers(policy, image, &seen, provenance, base_len, &mut used);
-    let base_verdict = rule_base(
-        policy,
-        image,
-        &seen,
-        provenance,
-        &chosen_layers,
-        &mut used,
-    );
+    let base_verdict = rule_base(policy, image, &seen, provenance, &chosen_layers, &mut used);
     let image_sbom = provenance.and_then(|p| seen.provenances[p].1.image_sbom.clone());
     let (scan_verdict, scan) = rule_scan(policy, image, &seen, image_sbom.as_ref(), cx, &mut used);
     let builder_keys = builder_keys(policy, &seen, provenance, &chosen_layers, base_len);
@@ -126,7 +119,10 @@ pub fn verify(policy: &Policy, image: &ImageFacts, evidence: &Evidence, cx: &Con
         ledger_verdict,
     ];
     let allowed = verdicts.iter().all(|v| v.passed);
-    let mut inputs: Vec<Digest> = used.iter().map(|&i| seen.atts[i].envelope.clone()).collect();
+    let mut inputs: Vec<Digest> = used
+        .iter()
+        .map(|&i| seen.atts[i].envelope.clone())
+        .collect();
     inputs.sort();
     inputs.dedup();
     Decision {
@@ -180,7 +176,11 @@ fn candidate_keys(policy: &Policy, envelope: &custody_attest::Envelope) -> Vec<P
     keys
 }
 
-fn read_entries(policy: &Policy, evidence: &Evidence, checkpoint: Option<&VerifiedCheckpoint>) -> Seen {
+fn read_entries(
+    policy: &Policy,
+    evidence: &Evidence,
+    checkpoint: Option<&VerifiedCheckpoint>,
+) -> Seen {
     let mut seen = Seen {
         atts: Vec::new(),
         layers: Vec::new(),
@@ -199,13 +199,14 @@ fn read_entries(policy: &Policy, evidence: &Evidence, checkpoint: Option<&Verifi
             entry.envelope.verify(&keys, 1).ok()
         };
         let Some(verified) = verified else {
-            let (predicate_type, subjects) = match parse_statement(entry.envelope.payload_unverified()) {
-                Ok(s) => (
-                    s.predicate_type.clone(),
-                    s.subject.iter().filter_map(subject_digest).collect(),
-                ),
-                Err(_) => (String::from("(unreadable)"), Vec::new()),
-            };
+            let (predicate_type, subjects) =
+                match parse_statement(entry.envelope.payload_unverified()) {
+                    Ok(s) => (
+                        s.predicate_type.clone(),
+                        s.subject.iter().filter_map(subject_digest).collect(),
+                    ),
+                    Err(_) => (String::from("(unreadable)"), Vec::new()),
+                };
             seen.strangers.push(Stranger {
                 envelope: entry.envelope.digest(),
                 predicate_type,
@@ -222,21 +223,18 @@ fn read_entries(policy: &Policy, evidence: &Evidence, checkpoint: Option<&Verifi
         let statement = match CheckedStatement::try_from(&verified) {
             Ok(s) => s,
             Err(e) => {
-                seen.unreadable.push((verified.digest().clone(), e.to_string()));
+                seen.unreadable
+                    .push((verified.digest().clone(), e.to_string()));
                 continue;
             }
         };
         let logged = match (checkpoint, entry.log_index, &entry.inclusion_path) {
             (None, _, _) => Err("no verified checkpoint to prove inclusion against".to_owned()),
             (_, None, _) | (_, _, None) => Err("no inclusion proof".to_owned()),
-            (Some(cp), Some(index), Some(path)) => verify_inclusion(
-                &entry.leaf_hash(),
-                index,
-                cp.size(),
-                path,
-                &cp.root(),
-            )
-            .map_err(|e| format!("inclusion proof at log index {index} fails: {e}")),
+            (Some(cp), Some(index), Some(path)) => {
+                verify_inclusion(&entry.leaf_hash(), index, cp.size(), path, &cp.root())
+                    .map_err(|e| format!("inclusion proof at log index {index} fails: {e}"))
+            }
         };
         let att = Att {
             envelope: verified.digest().clone(),
@@ -315,30 +313,38 @@ impl Seen {
     }
 }
 
+impl Seen {
+    /// Envelopes signed by a policy key whose statement of `predicate_type` does not read.
+    fn unreadable_about(&self, predicate_type: &str) -> Vec<String> {
+        self.unreadable
+            .iter()
+            .filter(|(_, why)| why.contains(predicate_type))
+            .map(|(d, why)| {
+                format!("envelope {d} is signed by a policy key but cannot be used: {why}")
+            })
+            .collect()
+    }
+}
+
 fn roles_text(roles: &[Role]) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn is_prefix(prefix: &[DiffId], of: &[DiffId]) -> bool {
     prefix.len() <= of.len() && prefix.iter().zip(of).all(|(a, b)| a == b)
 }
 
-/// The DiffIDs a custody provenance lists for its image (`internalParameters.layers`).
+/// The DiffIDs a custody provenance lists for its image (`internalParameters.layers`,
+/// checked by custody-attest to carry consistent ChainIDs).
 fn provenance_diff_ids(p: &ImageProvenance) -> Option<Vec<DiffId>> {
-    let layers = p
-        .provenance
-        .build_definition
-        .internal_parameters
-        .get("layers")?
-        .as_array()?;
-    let mut out = Vec::with_capacity(layers.len());
-    for (i, l) in layers.iter().enumerate() {
-        if l.get("index").and_then(Value::as_u64) != Some(i as u64) {
-            return None;
-        }
-        out.push(l.get("diffId")?.as_str()?.parse().ok()?);
+    if p.layers.is_empty() {
+        return None;
     }
-    Some(out)
+    Some(p.layers.iter().map(|l| l.diff_id.clone()).collect())
 }
 
 fn first_difference(a: &[DiffId], b: &[DiffId]) -> String {
@@ -390,7 +396,9 @@ fn rule_provenance(
         if p.config.as_ref() != Some(&image.config_digest) {
             mine.push(format!(
                 "provenance log#{} names config {}, but the image's config is {}",
-                seen.atts[*i].log_index.map_or("?".into(), |x| x.to_string()),
+                seen.atts[*i]
+                    .log_index
+                    .map_or("?".into(), |x| x.to_string()),
                 p.config.as_ref().map_or("(none)".into(), Digest::to_string),
                 image.config_digest
             ));
@@ -402,14 +410,6 @@ fn rule_provenance(
                 first_difference(&ids, &image.diff_ids)
             )),
             Some(_) => {}
-        }
-        for (index, _env, diff_id, chain_id) in &p.layer_attestations {
-            let at = *index as usize;
-            if image.diff_ids.get(at) != Some(diff_id) || image.chain_ids.get(at) != Some(chain_id) {
-                mine.push(format!(
-                    "provenance names a layer attestation for layer {index} with diffId {diff_id} and chainId {chain_id}, which the image does not have there"
-                ));
-            }
         }
         if mine.is_empty() {
             used.insert(*i);
@@ -436,6 +436,7 @@ fn rule_provenance(
         custody_types::predicate_types::SLSA_PROVENANCE_V1,
         Some(&image.manifest_digest),
     ));
+    problems.extend(seen.unreadable_about(custody_types::predicate_types::SLSA_PROVENANCE_V1));
     // Provenance by trusted keys about other manifests that carry this image's config or
     // layers: what an attestation replayed from another image looks like.
     for (i, p) in &seen.provenances {
@@ -446,8 +447,12 @@ fn rule_provenance(
         {
             problems.push(format!(
                 "provenance log#{} names manifest {}, not this image {}",
-                seen.atts[*i].log_index.map_or("?".into(), |x| x.to_string()),
-                p.manifest.as_ref().map_or("(none)".into(), Digest::to_string),
+                seen.atts[*i]
+                    .log_index
+                    .map_or("?".into(), |x| x.to_string()),
+                p.manifest
+                    .as_ref()
+                    .map_or("(none)".into(), Digest::to_string),
                 image.manifest_digest
             ));
         }
@@ -521,7 +526,9 @@ fn rule_layers(
                 }
                 None => near.push(format!(
                     "layer {pos}: attestation log#{} is signed by {}, not a {} key",
-                    seen.atts[*li].log_index.map_or("?".into(), |x| x.to_string()),
+                    seen.atts[*li]
+                        .log_index
+                        .map_or("?".into(), |x| x.to_string()),
                     seen.describe_signers(policy, *li),
                     roles_text(roles)
                 )),
@@ -545,10 +552,14 @@ fn rule_layers(
                 } else {
                     problems.extend(near);
                 }
+                problems.extend(seen.unreadable_about(custody_types::predicate_types::LAYER_V1));
                 problems.extend(
-                    seen.strangers_about(custody_types::predicate_types::LAYER_V1, Some(&diff_id.0))
-                        .into_iter()
-                        .map(|s| format!("layer {pos}: {s}")),
+                    seen.strangers_about(
+                        custody_types::predicate_types::LAYER_V1,
+                        Some(&diff_id.0),
+                    )
+                    .into_iter()
+                    .map(|s| format!("layer {pos}: {s}")),
                 );
             }
         }
@@ -566,7 +577,9 @@ fn rule_layers(
         (
             Verdict::pass(
                 RuleId::Layers,
-                format!("all {n} layers attested at their ChainIDs by keys of the roles the policy names{verified}"),
+                format!(
+                    "all {n} layers attested at their ChainIDs by keys of the roles the policy names{verified}"
+                ),
                 evidence,
             ),
             chosen,
@@ -647,7 +660,9 @@ fn rule_base(
         let Some(key) = seen.signer_with(policy, *bi, roles) else {
             problems.push(format!(
                 "base provenance log#{} is signed by {}, not a {} key",
-                seen.atts[*bi].log_index.map_or("?".into(), |x| x.to_string()),
+                seen.atts[*bi]
+                    .log_index
+                    .map_or("?".into(), |x| x.to_string()),
                 seen.describe_signers(policy, *bi),
                 roles_text(roles)
             ));
@@ -664,7 +679,9 @@ fn rule_base(
             }
             Some(ids) => problems.push(format!(
                 "base provenance log#{} lists other layers than the build named: {}",
-                seen.atts[*bi].log_index.map_or("?".into(), |x| x.to_string()),
+                seen.atts[*bi]
+                    .log_index
+                    .map_or("?".into(), |x| x.to_string()),
                 first_difference(&ids, &base.diff_ids)
             )),
             None => problems.push("base provenance does not list its layers".into()),
@@ -717,7 +734,9 @@ fn finding_level(severities: &[custody_attest::Severity]) -> (SeverityLevel, boo
     for s in severities {
         let score = s.score.trim();
         let level = if let Ok(n) = score.parse::<f64>() {
-            (0.0..=10.0).contains(&n).then(|| SeverityLevel::from_score(n))
+            (0.0..=10.0)
+                .contains(&n)
+                .then(|| SeverityLevel::from_score(n))
         } else if score.starts_with("CVSS:4.0/") {
             custody_vuln::cvss_base_score("CVSS_V4", score).map(SeverityLevel::from_score)
         } else if score.starts_with("CVSS:3.") {
@@ -763,7 +782,8 @@ fn annotation_strings(annotations: &[Value], keys: &[&str]) -> Vec<String> {
 }
 
 fn purl_same_package(a: &str, b: &str) -> bool {
-    crate::policy::PackagePattern::Purl(a.split('@').next().unwrap_or(a).to_owned()).matches("", Some(b))
+    crate::policy::PackagePattern::Purl(a.split('@').next().unwrap_or(a).to_owned())
+        .matches("", Some(b))
 }
 
 /// Whether a VEX product names this image (its manifest digest, in any of the usual spellings)
@@ -881,7 +901,9 @@ fn rule_scan(
         let Some(key) = seen.signer_with(policy, *i, &scanner) else {
             problems.push(format!(
                 "scan log#{} is signed by {}, not a scanner key",
-                seen.atts[*i].log_index.map_or("?".into(), |x| x.to_string()),
+                seen.atts[*i]
+                    .log_index
+                    .map_or("?".into(), |x| x.to_string()),
                 seen.describe_signers(policy, *i)
             ));
             continue;
@@ -890,8 +912,11 @@ fn rule_scan(
             (Some(want), Some(have)) if want == have => covering.push((si, key)),
             (want, have) => problems.push(format!(
                 "scan log#{} covers SBOM {}, not the image's SBOM {}",
-                seen.atts[*i].log_index.map_or("?".into(), |x| x.to_string()),
-                have.as_ref().map_or("(none named)".into(), Digest::to_string),
+                seen.atts[*i]
+                    .log_index
+                    .map_or("?".into(), |x| x.to_string()),
+                have.as_ref()
+                    .map_or("(none named)".into(), Digest::to_string),
                 want.map_or("(the provenance names none)".into(), Digest::to_string)
             )),
         }
@@ -902,7 +927,11 @@ fn rule_scan(
     ));
     if !rule.required && !any_scan {
         return (
-            Verdict::pass(RuleId::Scan, "no scan, and the policy does not require one", Vec::new()),
+            Verdict::pass(
+                RuleId::Scan,
+                "no scan, and the policy does not require one",
+                Vec::new(),
+            ),
             None,
         );
     }
@@ -925,7 +954,12 @@ fn rule_scan(
             ));
         }
         return (
-            Verdict::fail(RuleId::Scan, "no valid scan covers this image's SBOM", problems, evidence),
+            Verdict::fail(
+                RuleId::Scan,
+                "no valid scan covers this image's SBOM",
+                problems,
+                evidence,
+            ),
             None,
         );
     };
@@ -969,7 +1003,8 @@ fn rule_scan(
             continue;
         }
         let aliases = annotation_strings(&f.annotations, &["aliases", "alias"]);
-        let purls = annotation_strings(&f.annotations, &["purl", "componentPurl", "component_purl"]);
+        let purls =
+            annotation_strings(&f.annotations, &["purl", "componentPurl", "component_purl"]);
         match vex_waiver(policy, image, seen, &f.id, &aliases, &purls) {
             Some(w) => {
                 waived += 1;
@@ -1016,7 +1051,11 @@ fn rule_scan(
                     "scan of the image SBOM within {}: {findings} findings, none above {} unwaived{}",
                     format_duration(rule.max_age),
                     rule.max_severity.as_str(),
-                    if waived > 0 { format!(" ({waived} waived by VEX)") } else { String::new() }
+                    if waived > 0 {
+                        format!(" ({waived} waived by VEX)")
+                    } else {
+                        String::new()
+                    }
                 ),
                 evidence,
             ),
@@ -1024,7 +1063,12 @@ fn rule_scan(
         )
     } else {
         (
-            Verdict::fail(RuleId::Scan, "the newest scan of this image does not satisfy the policy", problems, evidence),
+            Verdict::fail(
+                RuleId::Scan,
+                "the newest scan of this image does not satisfy the policy",
+                problems,
+                evidence,
+            ),
             Some(*i),
         )
     }
@@ -1087,23 +1131,30 @@ fn rule_reviews(
         if !policy.key_has_role(&key, &reviewer) {
             notes.push(format!(
                 "review log#{} by key {key} ignored: not a reviewer key",
-                seen.atts[*i].log_index.map_or("?".into(), |x| x.to_string())
+                seen.atts[*i]
+                    .log_index
+                    .map_or("?".into(), |x| x.to_string())
             ));
             continue;
         }
         if builder_keys.contains(&key) {
             notes.push(format!(
                 "review log#{} by key {key} ignored: that key is the builder's (four eyes)",
-                seen.atts[*i].log_index.map_or("?".into(), |x| x.to_string())
+                seen.atts[*i]
+                    .log_index
+                    .map_or("?".into(), |x| x.to_string())
             ));
             continue;
         }
-        let order = |j: usize, r: &ReviewAttestation| (seen.atts[j].log_index, r.predicate.reviewed_on);
+        let order =
+            |j: usize, r: &ReviewAttestation| (seen.atts[j].log_index, r.predicate.reviewed_on);
         match latest.get(&key) {
             Some((j, prev)) if order(*j, prev) >= order(*i, r) => {
                 notes.push(format!(
                     "review log#{} by key {key} is not counted again: one key is one reviewer",
-                    seen.atts[*i].log_index.map_or("?".into(), |x| x.to_string())
+                    seen.atts[*i]
+                        .log_index
+                        .map_or("?".into(), |x| x.to_string())
                 ));
             }
             Some(_) => {
@@ -1131,7 +1182,9 @@ fn rule_reviews(
                 used.insert(*i);
                 problems.push(format!(
                     "reviewer key {key} rejected this image (log#{})",
-                    seen.atts[*i].log_index.map_or("?".into(), |x| x.to_string())
+                    seen.atts[*i]
+                        .log_index
+                        .map_or("?".into(), |x| x.to_string())
                 ));
             }
         }
@@ -1161,7 +1214,10 @@ fn rule_reviews(
         }
         (Verdict::pass(RuleId::Reviews, summary, evidence), counted)
     } else {
-        (Verdict::fail(RuleId::Reviews, summary, problems, evidence), counted)
+        (
+            Verdict::fail(RuleId::Reviews, summary, problems, evidence),
+            counted,
+        )
     }
 }
 
@@ -1206,7 +1262,9 @@ fn rule_config(
                                 "forbidden package {} is in the final filesystem ({}{})",
                                 pattern.as_str(),
                                 c.purl.as_deref().unwrap_or(&c.name),
-                                c.version.as_ref().map_or(String::new(), |v| format!(" {v}"))
+                                c.version
+                                    .as_ref()
+                                    .map_or(String::new(), |v| format!(" {v}"))
                             ));
                         }
                     }
@@ -1216,7 +1274,11 @@ fn rule_config(
     }
     let summary = format!(
         "{}{}",
-        if rule.non_root { "runs as a non-root user" } else { "root allowed by the policy" },
+        if rule.non_root {
+            "runs as a non-root user"
+        } else {
+            "root allowed by the policy"
+        },
         if rule.forbidden_packages.is_empty() {
             String::new()
         } else {
@@ -1229,7 +1291,12 @@ fn rule_config(
     if problems.is_empty() {
         Verdict::pass(RuleId::Config, summary, evidence)
     } else {
-        Verdict::fail(RuleId::Config, "the image config or filesystem breaks the policy", problems, evidence)
+        Verdict::fail(
+            RuleId::Config,
+            "the image config or filesystem breaks the policy",
+            problems,
+            evidence,
+        )
     }
 }
 
@@ -1246,14 +1313,20 @@ fn final_components(
             .map_err(|e| format!("image SBOM {d} is not JSON: {e}"))?;
         let comps = sbom::components(&doc).map_err(|e| format!("image SBOM {d}: {e}"))?;
         return Ok((
-            comps.into_iter().filter(|(_, removed)| !removed).map(|(c, _)| c).collect(),
+            comps
+                .into_iter()
+                .filter(|(_, removed)| !removed)
+                .map(|(c, _)| c)
+                .collect(),
             format!("the image SBOM {d}"),
         ));
     }
     let mut layers = Vec::with_capacity(chosen_layers.len());
     for (pos, l) in chosen_layers.iter().enumerate() {
         let Some(li) = l else {
-            return Err(format!("layer {pos} has no trusted attestation, so no trusted SBOM"));
+            return Err(format!(
+                "layer {pos} has no trusted attestation, so no trusted SBOM"
+            ));
         };
         let Some((_, pred)) = seen.layers.iter().find(|(i, _)| i == li) else {
             return Err(format!("layer {pos}: attestation missing"));
@@ -1307,7 +1380,12 @@ fn rule_ledger(
         Ok(cp) => {
             items.push(Item {
                 what: "checkpoint".into(),
-                detail: Some(format!("{} size {} root {}", cp.origin(), cp.size(), cp.root())),
+                detail: Some(format!(
+                    "{} size {} root {}",
+                    cp.origin(),
+                    cp.size(),
+                    cp.root()
+                )),
                 ..Item::default()
             });
             match &cx.trusted {
@@ -1358,12 +1436,19 @@ fn rule_ledger(
             )),
         }
     }
-    let logged = used.iter().filter(|&&i| seen.atts[i].logged.is_ok()).count();
+    let logged = used
+        .iter()
+        .filter(|&&i| seen.atts[i].logged.is_ok())
+        .count();
     if rule.logged_after_build
         && let Some(p) = provenance
     {
         let build = seen.atts[seen.provenances[p].0].log_index;
-        for (what, i) in scan.iter().map(|&i| ("scan", i)).chain(reviews.iter().map(|&i| ("review", i))) {
+        for (what, i) in scan
+            .iter()
+            .map(|&i| ("scan", i))
+            .chain(reviews.iter().map(|&i| ("review", i)))
+        {
             let at = seen.atts[i].log_index;
             if let (Some(b), Some(a)) = (build, at)
                 && a <= b
@@ -1380,7 +1465,11 @@ fn rule_ledger(
                 RuleId::Ledger,
                 format!(
                     "all {logged} attestations used are included under a checkpoint signed by the log key{}",
-                    if cx.trusted.is_some() { ", consistent with the trusted state" } else { "" }
+                    if cx.trusted.is_some() {
+                        ", consistent with the trusted state"
+                    } else {
+                        ""
+                    }
                 ),
                 items,
             ),

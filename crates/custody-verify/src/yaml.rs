@@ -129,8 +129,9 @@ pub(crate) fn parse(text: &str) -> (Option<Node>, Vec<SyntaxProblem>) {
             Event::Alias(_) => {
                 problems.push(SyntaxProblem {
                     at,
-                    message: "YAML aliases (*name) are not allowed in a policy; write the value out"
-                        .into(),
+                    message:
+                        "YAML aliases (*name) are not allowed in a policy; write the value out"
+                            .into(),
                 });
                 Node {
                     at,
@@ -259,7 +260,11 @@ mod tests {
         assert!(root.is_some());
         let lines: Vec<usize> = problems.iter().map(|p| p.at.line).collect();
         assert_eq!(lines, [3, 4, 5], "{problems:?}");
-        assert!(problems[0].message.contains("duplicate key `a` (first given on line 1)"));
+        assert!(
+            problems[0]
+                .message
+                .contains("duplicate key `a` (first given on line 1)")
+        );
     }
 
     #[test]
