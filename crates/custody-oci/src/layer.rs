@@ -1,6 +1,7 @@
 //! Layer blobs: what the manifest says about them, and the streaming reader that decodes,
 //! hashes, bounds and parses one in a single pass.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
@@ -596,8 +597,9 @@ fn convert_entry<R: Read>(
         });
     }
     let name = decode_name(&raw, layer, warnings);
-    let normalized =
-        path::normalize(&name).map_err(|_| LayerError::PathEscapes { path: name.clone() })?;
+    let normalized = path::normalize(&name).map_err(|_| LayerError::PathEscapes {
+        path: name.clone().into_owned(),
+    })?;
     let mode = header.mode().map_err(LayerError::Tar)? & 0o7777;
     let uid = header.uid().map_err(LayerError::Tar)?;
     let gid = header.gid().map_err(LayerError::Tar)?;
@@ -686,26 +688,23 @@ fn link_target<R: Read>(
             max: ctx.limits.max_path_len as u64,
         });
     }
-    Ok(decode_name(&raw, ctx.index, warnings))
+    Ok(decode_name(&raw, ctx.index, warnings).into_owned())
 }
 
 /// Decodes a tar name as UTF-8, lossily with a warning when it is not.
-fn decode_name(raw: &[u8], layer: usize, warnings: &mut Vec<Warning>) -> String {
-    match std::str::from_utf8(raw) {
-        Ok(s) => s.to_owned(),
-        Err(_) => {
-            let lossy = String::from_utf8_lossy(raw).into_owned();
-            warnings.push(Warning {
-                layer: Some(layer),
-                path: Some(lossy.clone()),
-                message: format!(
-                    "name is not UTF-8 (raw bytes {}); invalid bytes replaced by U+FFFD",
-                    raw.escape_ascii()
-                ),
-            });
-            lossy
-        }
+fn decode_name<'r>(raw: &'r [u8], layer: usize, warnings: &mut Vec<Warning>) -> Cow<'r, str> {
+    let name = String::from_utf8_lossy(raw);
+    if let Cow::Owned(lossy) = &name {
+        warnings.push(Warning {
+            layer: Some(layer),
+            path: Some(lossy.clone()),
+            message: format!(
+                "name is not UTF-8 (raw bytes {}); invalid bytes replaced by U+FFFD",
+                raw.escape_ascii()
+            ),
+        });
     }
+    name
 }
 
 /// Reads one layer blob (gzip, zstd or plain tar, by magic bytes) from any reader, with no

@@ -14,6 +14,9 @@ pub(crate) enum PathProblem {
 /// A `..` that would climb above the root is refused rather than clamped: a tar entry that
 /// tries it is hostile, and Docker refuses such layers too.
 pub(crate) fn normalize(path: &str) -> Result<String, PathProblem> {
+    if is_normal(path) {
+        return Ok(path.to_owned());
+    }
     let mut out: Vec<&str> = Vec::new();
     for comp in path.split('/') {
         match comp {
@@ -27,6 +30,17 @@ pub(crate) fn normalize(path: &str) -> Result<String, PathProblem> {
         }
     }
     Ok(out.join("/"))
+}
+
+/// Whether a path is already in normal form, the common case for tar entries written by
+/// image builders (checked without allocating).
+fn is_normal(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.ends_with('/')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 /// Joins a link target to the directory holding the link and normalises it, clamping `..`
@@ -79,6 +93,9 @@ mod tests {
         assert_eq!(normalize("./").unwrap(), "");
         assert_eq!(normalize("a/b/../c").unwrap(), "a/c");
         assert_eq!(normalize("a/./b").unwrap(), "a/b");
+        assert_eq!(normalize("usr/bin/env").unwrap(), "usr/bin/env");
+        assert_eq!(normalize("").unwrap(), "");
+        assert_eq!(normalize("..").unwrap_err(), PathProblem::Escapes);
     }
 
     #[test]
