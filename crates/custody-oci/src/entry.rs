@@ -175,14 +175,16 @@ impl<'a> EntryContent<'a> {
         self.size
     }
 
-    /// Up to `n` bytes from the start of the content without consuming them (fewer only at
-    /// the end of the content), e.g. to check for ELF or ZIP magic before deciding to
+    /// Up to `n` bytes from the start of the content without consuming them (fewer at the
+    /// end of the content, and never more than [`crate::Limits::max_capture_bytes`]), e.g. to check for ELF or ZIP magic before deciding to
     /// capture. Must be called before any [`Read::read`].
     pub fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
         if self.consumed > 0 {
             return Err(io::Error::other("peek called after read"));
         }
-        let want = n.min(usize::try_from(self.size).unwrap_or(usize::MAX));
+        // Never buffer more than the file has or than a capture may hold.
+        let cap = self.size.min(self.max_capture);
+        let want = n.min(usize::try_from(cap).unwrap_or(usize::MAX));
         while self.prefix.len() < want {
             let have = self.prefix.len();
             self.prefix.resize(want, 0);

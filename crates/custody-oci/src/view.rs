@@ -384,6 +384,19 @@ impl<T> ImageView<T> {
         Ok(self.nodes.get(&canonical).map(|n| (canonical, n)))
     }
 
+    /// Whether anything is at `path` after following symlinks: a node, or a directory implied
+    /// by the paths under it (layers need not list every parent directory).
+    pub fn exists(&self, path: &str) -> bool {
+        match self.resolve(path) {
+            Ok(canonical) => {
+                canonical.is_empty()
+                    || self.nodes.contains_key(&canonical)
+                    || self.iter_under(&canonical).next().is_some()
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Every path in the view in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ViewNode<T>)> {
         self.nodes.iter().map(|(k, v)| (k.as_str(), v))
@@ -614,6 +627,8 @@ mod tests {
         assert_eq!(v.resolve("../../lib/x").unwrap(), "usr/lib/x");
         let under: Vec<&str> = v.iter_under("/usr/lib").map(|(p, _)| p).collect();
         assert_eq!(under, ["usr/lib/libfoo.so", "usr/lib/os-release"]);
+        assert!(v.exists("/lib") && v.exists("/etc") && v.exists("/"));
+        assert!(!v.exists("/nope") && !v.exists("/lib/nope"));
         // get() does not follow a final symlink; lookup() does.
         assert!(matches!(
             v.get("etc/os-release").unwrap().entry().kind,

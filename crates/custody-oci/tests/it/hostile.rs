@@ -645,3 +645,42 @@ fn plain_tar_layers_hash_once_and_gzip_labelled_plain_is_sniffed() {
             .contains("declares uncompressed but the blob is gzip")
     );
 }
+
+#[test]
+fn peek_then_read_all_returns_the_whole_file_and_partial_reads_do_not_desync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let t = tar(&[
+        file("a", &big),
+        file("b", b"\x7fELF rest of b"),
+        file("c", b"after partial read"),
+    ]);
+    layout(tmp.path(), &[layer(t, ZSTD)]);
+    let image = open(tmp.path()).unwrap();
+    let mut visitor =
+        |e: &custody_oci::Entry, c: &mut EntryContent<'_>| -> Result<Option<Vec<u8>>, VisitError> {
+            match e.path.as_str() {
+                "a" => {
+                    // Read a little and stop: the reader must skip the rest itself.
+                    let mut buf = [0u8; 1000];
+                    std::io::Read::read_exact(c, &mut buf)?;
+                    Ok(Some(buf.to_vec()))
+                }
+                "b" => {
+                    assert_eq!(c.peek(4)?, b"\x7fELF");
+                    assert_eq!(c.peek(100)?.len(), 14);
+                    Ok(Some(c.read_all()?))
+                }
+                _ => Ok(Some(c.read_all()?)),
+            }
+        };
+    let contents = image.read_layer(0, &mut visitor).unwrap();
+    let p: Vec<&[u8]> = contents
+        .entries()
+        .iter()
+        .map(|e| e.payload.as_deref().unwrap())
+        .collect();
+    assert_eq!(p[0], &big[..1000]);
+    assert_eq!(p[1], b"\x7fELF rest of b");
+    assert_eq!(p[2], b"after partial read");
+}
