@@ -163,7 +163,7 @@ pub enum VerifyError {
     },
     /// Fewer keys than required verified a signature.
     #[error(
-        "{verified} of {required} required signatures verify ({signatures} signatures in the envelope; keys tried: {tried})"
+        "{verified} of {required} required signatures verify ({signatures} signature(s) in the envelope; keys tried: {tried})"
     )]
     NotEnoughSignatures {
         /// Distinct keys that verified.
