@@ -281,6 +281,19 @@ impl FromStr for VerifierKey {
     }
 }
 
+impl serde::Serialize for VerifierKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VerifierKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// An Ed25519 note signer. Its text form is sumdb/note's
 /// `PRIVATE+KEY+name+hex(key ID)+base64(0x01 || 32-byte seed)`, so keys move between custody
 /// and Go tooling (`note.NewSigner`) unchanged.
@@ -672,6 +685,9 @@ mod tests {
         assert_eq!(s.verifier(), s2.verifier());
         let v: VerifierKey = s.verifier().to_string().parse().unwrap();
         assert_eq!(v, s.verifier());
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(serde_json::from_str::<VerifierKey>(&json).unwrap(), v);
+        assert!(serde_json::from_str::<VerifierKey>("\"x+00000000+AQ==\"").is_err());
     }
 
     #[test]
