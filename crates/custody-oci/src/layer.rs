@@ -524,9 +524,11 @@ pub(crate) fn read<'a, V: LayerVisitor>(
                 });
             }
             let mut entry = entry.map_err(|e| stream_err(e, &state))?;
-            let Some(meta) = convert_entry(&entry, ctx, &mut warnings)? else {
+            let overrides = pax_overrides(&mut entry).map_err(|e| stream_err(e, &state))?;
+            let Some(mut meta) = convert_entry(&entry, ctx, &mut warnings)? else {
                 continue;
             };
+            overrides.apply(&mut meta);
             let payload = {
                 let size = if meta.kind == EntryKind::File {
                     meta.size
@@ -576,6 +578,54 @@ pub(crate) fn read<'a, V: LayerVisitor>(
         },
         report,
     ))
+}
+
+/// Numeric fields a PAX extended header may carry instead of the ustar header (IDs above
+/// 2,097,151, sub-second or far-future times); the tar crate applies PAX paths and sizes
+/// itself but not these.
+#[derive(Default)]
+struct PaxOverrides {
+    uid: Option<u64>,
+    gid: Option<u64>,
+    mtime: Option<u64>,
+}
+
+impl PaxOverrides {
+    fn apply(self, e: &mut Entry) {
+        if let Some(v) = self.uid {
+            e.uid = v;
+        }
+        if let Some(v) = self.gid {
+            e.gid = v;
+        }
+        if let Some(v) = self.mtime {
+            e.mtime = v;
+        }
+    }
+}
+
+fn pax_overrides<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<PaxOverrides> {
+    let mut out = PaxOverrides::default();
+    let Some(exts) = entry.pax_extensions()? else {
+        return Ok(out);
+    };
+    for ext in exts {
+        let ext = ext?;
+        let value = || ext.value().ok().map(str::trim);
+        match ext.key_bytes() {
+            b"uid" => out.uid = value().and_then(|v| v.parse().ok()),
+            b"gid" => out.gid = value().and_then(|v| v.parse().ok()),
+            // Seconds, possibly with a fraction; negative times clamp to 0.
+            b"mtime" => {
+                out.mtime = value()
+                    .and_then(|v| v.split('.').next())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .map(|v| v.max(0) as u64);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// A tar header as an [`Entry`]: path normalised and bounded, whiteouts decoded. `None` for

@@ -684,3 +684,36 @@ fn peek_then_read_all_returns_the_whole_file_and_partial_reads_do_not_desync() {
     assert_eq!(p[1], b"\x7fELF rest of b");
     assert_eq!(p[2], b"after partial read");
 }
+
+#[test]
+fn pax_headers_override_ids_and_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_path("big-ids").unwrap();
+    h.set_size(1);
+    h.set_mode(0o600);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    b.append_pax_extensions([
+        ("uid", &b"3000000000"[..]),
+        ("gid", &b"3000000001"[..]),
+        ("mtime", &b"1700000000.123456"[..]),
+    ])
+    .unwrap();
+    b.append(&h, &b"x"[..]).unwrap();
+    let t = b.into_inner().unwrap();
+    layout(tmp.path(), &[layer(t, GZIP)]);
+    let c = open(tmp.path())
+        .unwrap()
+        .read_layer(0, &mut MetadataOnly)
+        .unwrap();
+    let e = &c.entries()[0].entry;
+    assert_eq!(
+        (e.uid, e.gid, e.mtime),
+        (3_000_000_000, 3_000_000_001, 1_700_000_000)
+    );
+    assert_eq!(e.mode, 0o600);
+}
