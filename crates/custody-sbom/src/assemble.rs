@@ -96,7 +96,7 @@ pub(crate) fn assemble(files: &dyn Files) -> (Vec<Draft>, Vec<Warning>) {
     }
 
     let os = os_release(files);
-    let distro = os.as_ref().map(|o| Distro::of(o));
+    let distro = os.as_ref().map(Distro::of);
     if let Some(os) = &os {
         cx.os_component(os);
     }

@@ -109,13 +109,11 @@ pub(crate) fn parse_buildinfo(
 fn decode_string(data: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut len: u64 = 0;
     let mut shift = 0u32;
-    let mut used = 0usize;
-    for &b in data.iter().take(10) {
-        used += 1;
+    for (i, &b) in data.iter().take(10).enumerate() {
         len |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             let len = usize::try_from(len).ok()?;
-            let rest = &data[used..];
+            let rest = &data[i + 1..];
             return (len <= rest.len()).then(|| rest.split_at(len));
         }
         shift += 7;

@@ -2,4 +2,6 @@
 //! (built from Debian packages by `../shared/tools/make-real-images.sh`, ground truth in
 //! each image's `truth/`), read through custody-oci.
 
+#![allow(clippy::unwrap_used)]
+
 mod real_images;
