@@ -114,10 +114,10 @@ pub(crate) fn extract(checked: &CheckedStatement) -> Result<Facts, ApiError> {
         Attestation::Provenance(prov) => {
             if let Some(manifest) = &prov.manifest {
                 let image = manifest.to_string();
-                for (index, _envelope, diff_id, _chain) in &prov.layer_attestations {
+                for l in &prov.layers {
                     facts
                         .image_layers
-                        .push((diff_id.to_string(), image.clone(), i64::from(*index)));
+                        .push((l.diff_id.to_string(), image.clone(), i64::from(l.index)));
                 }
                 if let Some(base) = &prov.base {
                     facts.image_bases.push((image.clone(), base.manifest.to_string()));
