@@ -211,6 +211,13 @@ impl Image {
             });
         }
         let descs = manifest.layers();
+        if descs.len() > limits.max_descriptors {
+            return Err(OciError::Limit {
+                what: format!("{what_manifest} ({} layers)", descs.len()),
+                limit: "max_descriptors",
+                max: limits.max_descriptors as u64,
+            });
+        }
         if descs.len() != config.diff_ids().len() {
             return Err(OciError::invalid(
                 &what_manifest,
@@ -508,6 +515,13 @@ fn open_docker(
                 });
             }
         }
+    }
+    if entry.layers.len() > limits.max_descriptors {
+        return Err(OciError::Limit {
+            what: format!("manifest.json ({} layers)", entry.layers.len()),
+            limit: "max_descriptors",
+            max: limits.max_descriptors as u64,
+        });
     }
     let (config, _) = ImageConfig::parse(&config_bytes, &format!("config {config_digest}"))?;
     let synth = docker::synthesize(

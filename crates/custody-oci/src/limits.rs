@@ -34,6 +34,9 @@ pub struct Limits {
     pub max_metadata_bytes: u64,
     /// Deepest nesting of image indexes (default 8).
     pub max_index_depth: usize,
+    /// Most descriptors the image's indexes may list in total, and most layers one manifest
+    /// may list (default 65,536; Docker stops at 127 layers).
+    pub max_descriptors: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             max_symlink_hops: 40,
             max_metadata_bytes: 16 << 20,
             max_index_depth: 8,
+            max_descriptors: 65_536,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Choosing one image manifest from an OCI layout's `index.json`, through nested indexes,
 //! by ref name, digest, image name and platform.
 
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use custody_types::{Algorithm, Digest, media_types};
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 
@@ -165,67 +168,100 @@ pub(crate) fn leaves(store: &Store, limits: &Limits) -> Result<Vec<Leaf>, OciErr
         })?;
     let bytes = loc.read_small("index.json", limits.max_metadata_bytes)?;
     let index = parse_index(&bytes, "index.json")?;
-    let mut out = Vec::new();
-    let mut stack = Vec::new();
-    walk(store, &index, &[], &mut stack, &mut out, limits)?;
-    Ok(out)
+    let mut walk_state = Walk {
+        store,
+        limits,
+        stack: Vec::new(),
+        out: Vec::new(),
+        seen: 0,
+        cache: HashMap::new(),
+    };
+    walk_state.walk(&index, &[])?;
+    Ok(walk_state.out)
 }
 
-fn walk(
-    store: &Store,
-    index: &ImageIndex,
-    top_names: &[String],
-    stack: &mut Vec<Digest>,
-    out: &mut Vec<Leaf>,
-    limits: &Limits,
-) -> Result<(), OciError> {
-    for desc in index.manifests() {
-        let what = if stack.is_empty() {
-            "index.json".to_owned()
-        } else {
-            format!("index {}", stack[stack.len() - 1])
-        };
-        let digest = descriptor_digest(desc, &what)?;
-        if stack.contains(&digest) {
-            return Err(OciError::IndexCycle { digest });
-        }
-        if is_attestation(desc) {
-            continue;
-        }
-        let names = if stack.is_empty() {
-            descriptor_names(desc)
-        } else {
-            top_names.to_vec()
-        };
-        let mt = desc.media_type();
-        if is_manifest(mt) {
-            if desc.artifact_type().is_some() {
-                continue;
-            }
-            out.push(Leaf {
-                digest,
-                size: desc.size(),
-                platform: descriptor_platform(desc),
-                names,
-                ancestry: stack.clone(),
-            });
-        } else if is_index(mt) {
-            if stack.len() >= limits.max_index_depth {
+/// The state of one walk over nested indexes. Parsed indexes are cached by digest and every
+/// descriptor visited is counted, so an index that lists the same nested index many times
+/// (a diamond, legitimately two tags of one image) costs one read, and a hostile fan-out
+/// stops at [`Limits::max_descriptors`] instead of growing exponentially with depth.
+struct Walk<'a> {
+    store: &'a Store,
+    limits: &'a Limits,
+    stack: Vec<Digest>,
+    out: Vec<Leaf>,
+    seen: usize,
+    cache: HashMap<Digest, Rc<ImageIndex>>,
+}
+
+impl Walk<'_> {
+    fn walk(&mut self, index: &ImageIndex, top_names: &[String]) -> Result<(), OciError> {
+        let limits = self.limits;
+        for desc in index.manifests() {
+            self.seen += 1;
+            if self.seen > limits.max_descriptors {
                 return Err(OciError::Limit {
-                    what: format!("index nesting at {digest}"),
-                    limit: "max_index_depth",
-                    max: limits.max_index_depth as u64,
+                    what: "descriptors listed by the image indexes".to_owned(),
+                    limit: "max_descriptors",
+                    max: limits.max_descriptors as u64,
                 });
             }
-            let bytes = read_verified(store, &digest, desc.size(), "image index", limits)?;
-            let nested = parse_index(&bytes, &format!("image index {digest}"))?;
-            stack.push(digest);
-            walk(store, &nested, &names, stack, out, limits)?;
-            stack.pop();
+            let stack = &self.stack;
+            let what = if stack.is_empty() {
+                "index.json".to_owned()
+            } else {
+                format!("index {}", stack[stack.len() - 1])
+            };
+            let digest = descriptor_digest(desc, &what)?;
+            if stack.contains(&digest) {
+                return Err(OciError::IndexCycle { digest });
+            }
+            if is_attestation(desc) {
+                continue;
+            }
+            let names = if stack.is_empty() {
+                descriptor_names(desc)
+            } else {
+                top_names.to_vec()
+            };
+            let mt = desc.media_type();
+            if is_manifest(mt) {
+                if desc.artifact_type().is_some() {
+                    continue;
+                }
+                let ancestry = stack.clone();
+                self.out.push(Leaf {
+                    digest,
+                    size: desc.size(),
+                    platform: descriptor_platform(desc),
+                    names,
+                    ancestry,
+                });
+            } else if is_index(mt) {
+                if stack.len() >= limits.max_index_depth {
+                    return Err(OciError::Limit {
+                        what: format!("index nesting at {digest}"),
+                        limit: "max_index_depth",
+                        max: limits.max_index_depth as u64,
+                    });
+                }
+                let nested = match self.cache.get(&digest) {
+                    Some(n) => n.clone(),
+                    None => {
+                        let bytes =
+                            read_verified(self.store, &digest, desc.size(), "image index", limits)?;
+                        let n = Rc::new(parse_index(&bytes, &format!("image index {digest}"))?);
+                        self.cache.insert(digest.clone(), n.clone());
+                        n
+                    }
+                };
+                self.stack.push(digest);
+                self.walk(&nested, &names)?;
+                self.stack.pop();
+            }
+            // Other media types (signatures, SBOM artifacts) are not images; skip them.
         }
-        // Other media types (signatures, SBOM artifacts) are not images; skip them.
+        Ok(())
     }
-    Ok(())
 }
 
 /// Picks one leaf by selector and platform. With several candidates and no platform, the

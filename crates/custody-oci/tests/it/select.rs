@@ -146,3 +146,51 @@ fn two_images_without_platforms_are_ambiguous() {
         "{err}"
     );
 }
+
+#[test]
+fn two_tags_of_one_index_and_a_hostile_fan_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nested = multi_platform(tmp.path());
+    let nb = std::fs::read(tmp.path().join("blobs/sha256").join(nested.hex())).unwrap();
+    let tag = |name: &str| {
+        json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": nested.to_string(),
+               "size": nb.len(), "annotations": {"org.opencontainers.image.ref.name": name}})
+    };
+    let index = json!({"schemaVersion": 2, "manifests": [tag("2.0"), tag("latest")]});
+    std::fs::write(
+        tmp.path().join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let a = open(tmp.path(), Some("2.0"), Some("linux/arm64")).unwrap();
+    let b = open(tmp.path(), Some("latest"), Some("linux/arm64")).unwrap();
+    assert_eq!(a.manifest_digest(), b.manifest_digest());
+    assert_eq!(b.name(), Some("latest"));
+
+    // 300 references to an index that lists its manifest 300 times: 90,000 descriptors.
+    let (m, msize) = image_for(tmp.path(), "amd64", None);
+    let inner: Vec<_> = (0..300)
+        .map(|_| json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": m.to_string(), "size": msize}))
+        .collect();
+    let ib = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": inner})).unwrap();
+    let id = write_blob(tmp.path(), &ib);
+    let outer: Vec<_> = (0..300)
+        .map(|_| json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": id.to_string(), "size": ib.len()}))
+        .collect();
+    std::fs::write(
+        tmp.path().join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": outer})).unwrap(),
+    )
+    .unwrap();
+    let err = open(tmp.path(), None, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            OciError::Limit {
+                limit: "max_descriptors",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
