@@ -318,11 +318,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         RoleArg::Builder => Role::Builder,
         RoleArg::BaseLibrary => Role::BaseLibrary,
     };
+    // The statements' subject name: `--image` when it names the image, else the name the
+    // image carries when that is a full reference (a bare ref-name tag like `1.0` is not).
     let image_name = args
         .select
         .as_deref()
         .filter(|s| s.parse::<Digest>().is_err())
-        .or(image.name())
+        .or(image.name().filter(|n| n.contains(['/', ':'])))
         .map(str::to_owned);
 
     let mut sbom_options = Options::from_env();
