@@ -2,5 +2,6 @@
 // Helpers outside #[test] functions unwrap too: a failed step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod ledger;
 mod sbom;
 mod verify;

@@ -53,7 +53,7 @@ pub use error::ApiError;
 pub use ingest::{WireEnvelope, WireSignature, canonical_bytes};
 pub use query::{ImageCustody, EntrySummary, SearchPage};
 pub use log::{LogIdentity, LogKeyError};
-pub use query::{Search, SearchParams};
+pub use query::{Search, SearchParams, parse_search_query};
 pub use server::{serve, shutdown_signal, tls_config};
 pub use signers::{SignerInfo, add_signer, list_signers};
 pub use state::{ApiConfig, AppState};
