@@ -138,3 +138,47 @@ fn malformed_yaml_is_an_error_with_a_location() {
         assert!(err.contains(needle), "{text:?}: {err}");
     }
 }
+
+#[test]
+fn the_examples_in_docs_policy_md_parse() {
+    let doc =
+        std::fs::read_to_string(custody_testkit::workspace_root().join("docs/policy.md")).unwrap();
+    let s = Scenario::new(1);
+    let files = s.key_files();
+    let pem = {
+        use ed25519_dalek::pkcs8::EncodePublicKey as _;
+        s.keys
+            .log
+            .verifier()
+            .public_key()
+            .to_public_key_pem(Default::default())
+            .unwrap()
+    };
+    let mut load = |p: &str| -> Result<String, String> {
+        if p == "keys/log.pub" {
+            return Ok(pem.clone());
+        }
+        if p == "keys/log.vkey" {
+            let name = custody_log::KeyName::new("custody.example/log").unwrap();
+            return Ok(
+                custody_log::VerifierKey::new(name, *s.keys.log.verifier().public_key())
+                    .to_string(),
+            );
+        }
+        // Any other key file of the examples: some valid key.
+        Ok(files
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| files["keys/stranger.pub"].clone()))
+    };
+    let blocks: Vec<&str> = doc
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    for block in blocks {
+        let p = Policy::parse(block, &mut load).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        assert_eq!(p.log_origin(), "custody.example/log");
+    }
+}
