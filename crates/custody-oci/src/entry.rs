@@ -130,6 +130,24 @@ impl fmt::Display for Warning {
     }
 }
 
+/// Most warnings kept per layer read and per view; a hostile layer could otherwise make
+/// millions of them.
+pub(crate) const MAX_WARNINGS: usize = 1000;
+
+/// Adds a warning unless the cap is reached; at the cap, one last warning says the rest were
+/// dropped.
+pub(crate) fn push_warning(warnings: &mut Vec<Warning>, w: Warning) {
+    match warnings.len().cmp(&MAX_WARNINGS) {
+        std::cmp::Ordering::Less => warnings.push(w),
+        std::cmp::Ordering::Equal => warnings.push(Warning {
+            layer: w.layer,
+            path: None,
+            message: format!("more than {MAX_WARNINGS} warnings; further ones are not recorded"),
+        }),
+        std::cmp::Ordering::Greater => {}
+    }
+}
+
 /// The content of the entry being visited: a reader over its bytes (empty for anything but
 /// a file) that the visitor may peek at, read in full, stream, or ignore.
 ///
@@ -215,11 +233,14 @@ impl<'a> EntryContent<'a> {
     /// Records a warning about this entry in the layer's result (for one bad record that
     /// should not fail the layer).
     pub fn warn(&mut self, message: impl Into<String>) {
-        self.warnings.push(Warning {
-            layer: Some(self.layer),
-            path: Some(self.path.to_owned()),
-            message: message.into(),
-        });
+        push_warning(
+            self.warnings,
+            Warning {
+                layer: Some(self.layer),
+                path: Some(self.path.to_owned()),
+                message: message.into(),
+            },
+        );
     }
 }
 

@@ -12,7 +12,7 @@ use custody_types::{ChainId, DiffId, Digest, Sha256Hasher, media_types};
 use oci_spec::image::MediaType;
 
 use crate::entry::{
-    Entry, EntryContent, EntryKind, LayerContents, LayerEntry, LayerVisitor, Warning,
+    Entry, EntryContent, EntryKind, LayerContents, LayerEntry, LayerVisitor, Warning, push_warning,
 };
 use crate::error::LayerError;
 use crate::limits::Limits;
@@ -369,14 +369,17 @@ fn open_stream<'a>(
     })?;
     let found = sniff(magic).unwrap_or(Compression::None);
     if let Some(layer) = ctx.layer.filter(|l| l.compression != found) {
-        warnings.push(Warning {
-            layer: Some(layer.index),
-            path: None,
-            message: format!(
-                "media type {} declares {} but the blob is {found}; decoding it as {found}",
-                layer.media_type, layer.compression
-            ),
-        });
+        push_warning(
+            warnings,
+            Warning {
+                layer: Some(layer.index),
+                path: None,
+                message: format!(
+                    "media type {} declares {} but the blob is {found}; decoding it as {found}",
+                    layer.media_type, layer.compression
+                ),
+            },
+        );
     }
     let decoder = match found {
         Compression::None => Decoder::Plain(buffered),
@@ -660,11 +663,14 @@ fn convert_entry<R: Read>(
         if hidden == ".wh..opq" {
             (dir.to_owned(), EntryKind::OpaqueWhiteout)
         } else if hidden.starts_with(".wh.") || hidden.is_empty() {
-            warnings.push(Warning {
-                layer: Some(layer),
-                path: Some(normalized.clone()),
-                message: "ignoring aufs metadata entry".to_owned(),
-            });
+            push_warning(
+                warnings,
+                Warning {
+                    layer: Some(layer),
+                    path: Some(normalized.clone()),
+                    message: "ignoring aufs metadata entry".to_owned(),
+                },
+            );
             return Ok(None);
         } else {
             (path::join(dir, hidden), EntryKind::Whiteout)
@@ -697,11 +703,14 @@ fn convert_entry<R: Read>(
             tar::EntryType::Fifo => EntryKind::Fifo,
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => return Ok(None),
             other => {
-                warnings.push(Warning {
-                    layer: Some(layer),
-                    path: Some(normalized.clone()),
-                    message: format!("skipping tar entry of unsupported type {other:?}"),
-                });
+                push_warning(
+                    warnings,
+                    Warning {
+                        layer: Some(layer),
+                        path: Some(normalized.clone()),
+                        message: format!("skipping tar entry of unsupported type {other:?}"),
+                    },
+                );
                 return Ok(None);
             }
         };
@@ -745,14 +754,17 @@ fn link_target<R: Read>(
 fn decode_name<'r>(raw: &'r [u8], layer: usize, warnings: &mut Vec<Warning>) -> Cow<'r, str> {
     let name = String::from_utf8_lossy(raw);
     if let Cow::Owned(lossy) = &name {
-        warnings.push(Warning {
-            layer: Some(layer),
-            path: Some(lossy.clone()),
-            message: format!(
-                "name is not UTF-8 (raw bytes {}); invalid bytes replaced by U+FFFD",
-                raw.escape_ascii()
-            ),
-        });
+        push_warning(
+            warnings,
+            Warning {
+                layer: Some(layer),
+                path: Some(lossy.clone()),
+                message: format!(
+                    "name is not UTF-8 (raw bytes {}); invalid bytes replaced by U+FFFD",
+                    raw.escape_ascii()
+                ),
+            },
+        );
     }
     name
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::entry::{Entry, EntryKind, LayerContents, Warning};
+use crate::entry::{Entry, EntryKind, LayerContents, Warning, push_warning};
 use crate::error::OciError;
 use crate::path;
 
@@ -82,6 +82,30 @@ pub enum ResolveError {
         /// The hop limit.
         max: usize,
     },
+    /// The path and the symlink targets it passes through are too long to walk (more than
+    /// [`MAX_RESOLVE_STEPS`] components, or the layer's resolution budget is spent).
+    #[error("resolving {path:?}: path and link targets too long to resolve")]
+    TooComplex {
+        /// The path being resolved.
+        path: String,
+    },
+}
+
+/// Most path components one resolution walks, counting those that symlink targets add
+/// (Linux's bound is 40 links of 4096 bytes; real paths need a few dozen).
+pub const MAX_RESOLVE_STEPS: usize = 8192;
+
+/// Fixed part of the resolution budget of one [`ImageView::apply`]; the rest grows with the
+/// layer's total path bytes, so the work of applying a layer stays linear in its size.
+const RESOLVE_BUDGET_BASE: u64 = 64 << 20;
+const RESOLVE_BUDGET_PER_PATH_BYTE: u64 = 64;
+
+/// Per-apply state: the layer, what is left of its resolution budget, and the last parent
+/// directory resolved.
+struct ApplyCtx {
+    layer: usize,
+    budget: u64,
+    memo: Option<(String, String)>,
 }
 
 /// The merged filesystem of an image's layers, generic over what a visitor kept per file.
@@ -147,12 +171,32 @@ impl<T> ImageView<T> {
             layer: l,
             ..LayerChanges::default()
         };
+        let path_bytes: u64 = layer
+            .entries
+            .iter()
+            .map(|e| e.entry.path.len() as u64)
+            .sum();
+        let mut ctx = ApplyCtx {
+            layer: l,
+            budget: RESOLVE_BUDGET_BASE
+                .saturating_add(path_bytes.saturating_mul(RESOLVE_BUDGET_PER_PATH_BYTE)),
+            memo: None,
+        };
         for item in layer.entries {
             let entry = item.entry;
             if entry.path.is_empty() && entry.kind != EntryKind::OpaqueWhiteout {
                 continue; // the root directory itself
             }
-            let target = self.place(&entry.path, l);
+            let target = self.place(&entry.path, &mut ctx);
+            // Anything but a file or directory written over its own kind can change how
+            // later paths resolve.
+            let plain = matches!(entry.kind, EntryKind::File | EntryKind::Dir)
+                && self.nodes.get(&target).is_none_or(|n| {
+                    std::mem::discriminant(&n.entry.kind) == std::mem::discriminant(&entry.kind)
+                });
+            if !plain {
+                ctx.memo = None;
+            }
             match &entry.kind {
                 EntryKind::Whiteout => {
                     self.remove_tree(&target, |n| n.layer < l, true, &mut changes.removed);
@@ -197,7 +241,7 @@ impl<T> ImageView<T> {
                     };
                     let node = match &entry.kind {
                         EntryKind::HardLink { target: link } => {
-                            self.hard_link(entry.clone(), link, l)
+                            self.hard_link(entry.clone(), link, &mut ctx)
                         }
                         _ => {
                             let mut e = entry;
@@ -221,33 +265,51 @@ impl<T> ImageView<T> {
                 }
             }
         }
-        self.warnings.extend(layer.warnings);
+        for w in layer.warnings {
+            push_warning(&mut self.warnings, w);
+        }
         self.applied += 1;
         Ok(changes)
     }
 
     /// The view path an entry path lands on: its parent resolved through symlinks.
-    fn place(&mut self, entry_path: &str, layer: usize) -> String {
+    ///
+    /// Consecutive entries usually share a parent, so the last resolution is remembered
+    /// (and forgotten whenever a symlink or directory changes).
+    fn place(&mut self, entry_path: &str, ctx: &mut ApplyCtx) -> String {
         let parent = path::parent(entry_path);
         if parent.is_empty() {
             return entry_path.to_owned();
         }
-        match self.resolve(parent) {
-            Ok(p) => path::join(&p, path::file_name(entry_path)),
+        if let Some((p, r)) = &ctx.memo
+            && p == parent
+        {
+            return path::join(r, path::file_name(entry_path));
+        }
+        match self.resolve_within(parent, &mut ctx.budget) {
+            Ok(p) => {
+                let placed = path::join(&p, path::file_name(entry_path));
+                ctx.memo = Some((parent.to_owned(), p));
+                placed
+            }
             Err(e) => {
-                self.warnings.push(Warning {
-                    layer: Some(layer),
-                    path: Some(entry_path.to_owned()),
-                    message: format!("{e}; placing the entry at its literal path"),
-                });
+                push_warning(
+                    &mut self.warnings,
+                    Warning {
+                        layer: Some(ctx.layer),
+                        path: Some(entry_path.to_owned()),
+                        message: format!("{e}; placing the entry at its literal path"),
+                    },
+                );
                 entry_path.to_owned()
             }
         }
     }
 
     /// A hard link shares the linked file's metadata and payload (one inode).
-    fn hard_link(&mut self, entry: Entry, link: &str, layer: usize) -> ViewNode<T> {
-        let target = self.place(link, layer);
+    fn hard_link(&mut self, entry: Entry, link: &str, ctx: &mut ApplyCtx) -> ViewNode<T> {
+        let layer = ctx.layer;
+        let target = self.place(link, ctx);
         match self.nodes.get(&target) {
             Some(n) => ViewNode {
                 entry: Entry {
@@ -259,13 +321,16 @@ impl<T> ImageView<T> {
                 payload: n.payload.clone(),
             },
             None => {
-                self.warnings.push(Warning {
-                    layer: Some(layer),
-                    path: Some(entry.path.clone()),
-                    message: format!(
-                        "hard link to {link:?}, which is not in this or a lower layer"
-                    ),
-                });
+                push_warning(
+                    &mut self.warnings,
+                    Warning {
+                        layer: Some(layer),
+                        path: Some(entry.path.clone()),
+                        message: format!(
+                            "hard link to {link:?}, which is not in this or a lower layer"
+                        ),
+                    },
+                );
                 ViewNode {
                     entry,
                     layer,
@@ -330,7 +395,17 @@ impl<T> ImageView<T> {
     /// absolute targets start again at the image root, `..` stops at the root, so no path
     /// ever leaves the image. Components that do not exist are kept as written.
     pub fn resolve(&self, path: &str) -> Result<String, ResolveError> {
-        let mut resolved: Vec<String> = Vec::new();
+        let mut budget = u64::MAX;
+        self.resolve_within(path, &mut budget)
+    }
+
+    /// [`ImageView::resolve`] charged to a work budget: each component looked up costs the
+    /// length of the path compared. Bounded per call by [`MAX_RESOLVE_STEPS`] components, so
+    /// even a hostile chain of 40 long targets costs a bounded amount.
+    fn resolve_within(&self, path: &str, budget: &mut u64) -> Result<String, ResolveError> {
+        // `resolved` is the path so far; `ends` the end offset of each of its components.
+        let mut resolved = String::new();
+        let mut ends: Vec<usize> = Vec::new();
         let mut pending: Vec<String> = path
             .split('/')
             .rev()
@@ -338,21 +413,36 @@ impl<T> ImageView<T> {
             .map(str::to_owned)
             .collect();
         let mut hops = 0;
+        let mut steps = 0usize;
+        let too_complex = || ResolveError::TooComplex {
+            path: path.to_owned(),
+        };
         while let Some(comp) = pending.pop() {
+            steps += 1;
+            if steps > MAX_RESOLVE_STEPS {
+                return Err(too_complex());
+            }
             if comp == "." {
                 continue;
             }
             if comp == ".." {
-                resolved.pop();
+                ends.pop();
+                resolved.truncate(ends.last().copied().unwrap_or(0));
                 continue;
             }
-            let mut candidate = resolved.join("/");
-            if !candidate.is_empty() {
-                candidate.push('/');
+            let before = resolved.len();
+            if !resolved.is_empty() {
+                resolved.push('/');
             }
-            candidate.push_str(&comp);
-            match self.nodes.get(&candidate).map(|n| &n.entry.kind) {
+            resolved.push_str(&comp);
+            let cost = resolved.len() as u64;
+            if *budget < cost {
+                return Err(too_complex());
+            }
+            *budget -= cost;
+            match self.nodes.get(&resolved).map(|n| &n.entry.kind) {
                 Some(EntryKind::Symlink { target }) => {
+                    resolved.truncate(before);
                     hops += 1;
                     if hops > self.max_hops {
                         return Err(ResolveError::TooManySymlinks {
@@ -362,6 +452,7 @@ impl<T> ImageView<T> {
                     }
                     if target.starts_with('/') {
                         resolved.clear();
+                        ends.clear();
                     }
                     pending.extend(
                         target
@@ -371,10 +462,10 @@ impl<T> ImageView<T> {
                             .map(str::to_owned),
                     );
                 }
-                _ => resolved.push(comp),
+                _ => ends.push(resolved.len()),
             }
         }
-        Ok(resolved.join("/"))
+        Ok(resolved)
     }
 
     /// The node `path` refers to after following symlinks (like `stat`), with its canonical
@@ -634,6 +725,69 @@ mod tests {
             v.get("etc/os-release").unwrap().entry().kind,
             EntryKind::Symlink { .. }
         ));
+    }
+
+    #[test]
+    fn a_symlink_made_mid_layer_redirects_later_entries() {
+        let mut v = ImageView::new(40);
+        v.apply(layer(
+            0,
+            vec![
+                k("real", EntryKind::Dir),
+                f("a/x", "x"),
+                sym("a", "real"),
+                f("a/y", "y"),
+            ],
+        ))
+        .unwrap();
+        assert!(
+            v.get("real/y").is_some(),
+            "the remembered parent must be forgotten"
+        );
+        assert_eq!(payload(&v, "a/y"), Some("y"));
+    }
+
+    #[test]
+    fn hostile_paths_are_bounded() {
+        let mut v: ImageView<String> = ImageView::new(40);
+        let deep = "d/".repeat(MAX_RESOLVE_STEPS + 10);
+        assert!(matches!(
+            v.resolve(&deep),
+            Err(ResolveError::TooComplex { .. })
+        ));
+        // A chain of 40 links (within the hop limit) whose targets wander 400 components
+        // each: walking it would take 16,000 steps, so it is refused.
+        let mut entries = vec![];
+        let wander = format!("{}{}", "x/".repeat(200), "../".repeat(200));
+        for i in 0..40 {
+            entries.push(sym(&format!("l{i}"), &format!("/{wander}l{}", i + 1)));
+        }
+        v.apply(layer(0, entries)).unwrap();
+        assert!(matches!(
+            v.resolve("l0"),
+            Err(ResolveError::TooComplex { .. })
+        ));
+        assert_eq!(v.resolve("l39").unwrap(), "l40");
+        // ...and warnings stop at the cap.
+        let dangling: Vec<_> = (0..1500)
+            .map(|i| {
+                k(
+                    &format!("h{i}"),
+                    EntryKind::HardLink {
+                        target: format!("missing{i}"),
+                    },
+                )
+            })
+            .collect();
+        v.apply(layer(1, dangling)).unwrap();
+        assert_eq!(v.warnings().len(), crate::entry::MAX_WARNINGS + 1);
+        assert!(
+            v.warnings()
+                .last()
+                .unwrap()
+                .message
+                .contains("not recorded")
+        );
     }
 
     #[test]
