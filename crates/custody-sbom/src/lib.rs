@@ -26,6 +26,8 @@ mod catalog;
 mod cyclonedx;
 mod diff;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod generate;
 mod license;
 mod limits;

@@ -4,4 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod layers;
 mod real_images;
+mod support;
