@@ -28,6 +28,29 @@
 //! Layers are independent, so the intended use is: [`Image::read_layers`] (one rayon task per
 //! layer, a fresh visitor each), then [`ImageView::apply`] in order, looking at the view after
 //! each layer.
+//!
+//! ```no_run
+//! use custody_oci::{Entry, EntryContent, Image, ImageRef, ImageView, OpenOptions, VisitError};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let reference: ImageRef = "oci:images/app:1.0".parse()?;
+//! let image = Image::open(&reference, &OpenOptions::default())?;
+//! // Keep the bytes of the dpkg database only; everything else is metadata.
+//! let layers = image.read_layers(|_| {
+//!     |e: &Entry, c: &mut EntryContent<'_>| -> Result<Option<Vec<u8>>, VisitError> {
+//!         Ok(if e.path == "var/lib/dpkg/status" { Some(c.read_all()?) } else { None })
+//!     }
+//! })?;
+//! let mut view = ImageView::new(image.limits().max_symlink_hops);
+//! for layer in layers {
+//!     let changes = view.apply(layer)?;
+//!     if let Some((_, status)) = view.lookup("/var/lib/dpkg/status")? {
+//!         println!("after layer {}: status written by layer {}", changes.layer, status.layer());
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod config;
