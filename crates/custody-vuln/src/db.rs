@@ -1,11 +1,19 @@
 //! An advisory database: OSV records loaded from a folder or osv.dev's zip exports, checked,
 //! deduplicated, identified by a content digest, and indexed by package.
+//!
+//! Loading reads every record (inflating, hashing for the snapshot digest, and checking the
+//! fields that identify and index it: ID, times, withdrawal, package ecosystems and names);
+//! the rest of a record (ranges, versions, severities) is parsed and checked the first time
+//! a scan looks it up, and kept. A scan of a few hundred components thus parses the few
+//! hundred records that concern them, not the whole database; [`AdvisoryDb::check_all`]
+//! parses everything (the ledger's import does, to report every broken record).
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Mutex, OnceLock};
 
 use custody_types::Digest;
 use jiff::Timestamp;
@@ -13,7 +21,7 @@ use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use crate::ecosystem::PackageKey;
-use crate::osv::{Advisory, AffectedPackage, Rejection, parse_record};
+use crate::osv::{Advisory, AffectedPackage, Peek, Rejection, parse_record, peek_record};
 use crate::warning::{Warning, WarningKind};
 
 /// Bounds on what a database may make custody read, so that a hostile export (a zip bomb,
@@ -98,9 +106,10 @@ pub enum DbError {
 /// The identity of a database's contents, recorded in every scan attestation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
-    /// SHA-256 over the sorted lines `ID \t MODIFIED \t SHA256(record bytes) \n` of every
+    /// SHA-256 over the lines `ID \t MODIFIED \t hex(SHA-256(record bytes)) \n` of every
     /// record read (withdrawn, duplicate and invalid ones included; an invalid record's ID and
-    /// time are empty). It depends on the records alone, not on file names, folder layout
+    /// time are empty), ordered by ID, then `modified` time, then hash; MODIFIED is written
+    /// in RFC 3339 UTC. It depends on the records alone, not on file names, folder layout
     /// or zip packaging, so the same records always give the same digest.
     pub digest: Digest,
     /// The newest `modified` time among the records: how current the database is.
@@ -112,19 +121,47 @@ pub struct Snapshot {
 /// A loaded, indexed advisory database.
 #[derive(Debug)]
 pub struct AdvisoryDb {
-    advisories: Vec<Advisory>,
+    entries: Vec<Entry>,
+    archives: Vec<Vec<u8>>,
     by_id: HashMap<String, u32>,
-    index: HashMap<PackageKey, Vec<(u32, u32)>>,
+    index: HashMap<PackageKey, Vec<u32>>,
     snapshot: Snapshot,
-    warnings: Vec<Warning>,
+    load_warnings: Vec<Warning>,
+    parse_warnings: Mutex<Vec<Warning>>,
     withdrawn: usize,
 }
 
+/// Where a record's bytes are kept until it is parsed.
+#[derive(Debug)]
+enum Stored {
+    /// A file's (or caller's) bytes.
+    Bytes(Box<[u8]>),
+    /// An entry of a zip export held in memory: re-inflated when needed.
+    Zip {
+        archive: u32,
+        start: u64,
+        compressed: u64,
+        size: u64,
+        deflated: bool,
+    },
+}
+
+/// A record in force.
+#[derive(Debug)]
+struct Entry {
+    id: String,
+    source: Box<str>,
+    stored: Stored,
+    parsed: OnceLock<Option<Advisory>>,
+}
+
 /// One record's outcome, before deduplication.
-enum Loaded {
-    Kept(Advisory),
-    Withdrawn(Advisory),
-    Invalid { sha256: [u8; 32] },
+struct Loaded {
+    /// `None` for a record that failed the load checks.
+    peek: Option<Peek>,
+    sha256: [u8; 32],
+    source: Box<str>,
+    stored: Option<Stored>,
 }
 
 struct Collected {
@@ -145,16 +182,22 @@ impl Collected {
         self.warnings.extend(other.warnings);
     }
 
-    fn record(&mut self, bytes: &[u8], source: String) {
-        match parse_record(bytes, &source) {
-            Ok((a, w)) => {
-                self.loaded.push(Loaded::Kept(a));
-                self.warnings.extend(w);
-            }
-            Err(Rejection::Withdrawn(a)) => self.loaded.push(Loaded::Withdrawn(*a)),
-            Err(Rejection::Invalid(w)) => {
-                self.loaded.push(Loaded::Invalid {
-                    sha256: Sha256::digest(bytes).into(),
+    /// Checks a record's identity and keys; `stored` says where its bytes stay.
+    fn record(&mut self, bytes: &[u8], source: &str, stored: impl FnOnce() -> Stored) {
+        let sha256: [u8; 32] = Sha256::digest(bytes).into();
+        match peek_record(bytes, source) {
+            Ok(peek) => self.loaded.push(Loaded {
+                peek: Some(peek),
+                sha256,
+                source: source.into(),
+                stored: Some(stored()),
+            }),
+            Err(w) => {
+                self.loaded.push(Loaded {
+                    peek: None,
+                    sha256,
+                    source: source.into(),
+                    stored: None,
                 });
                 self.warnings.push(w);
             }
@@ -234,19 +277,21 @@ impl AdvisoryDb {
                 limit: limits.max_entries,
             });
         }
-        let from_files = files
+        let chunks: Vec<Collected> = files
             .par_iter()
             .fold(Collected::new, |mut c, f| {
                 read_json_file(f, &budget, &mut c);
                 c
             })
-            .reduce(Collected::new, |mut a, b| {
-                a.absorb(b);
-                a
-            });
-        collected.absorb(from_files);
+            .collect();
+        for c in chunks {
+            collected.absorb(c);
+        }
+        let mut archives = Vec::new();
         for z in &zips {
-            collected.absorb(read_zip(z, &budget, files.len())?);
+            let (bytes, c) = read_zip(z, archives.len() as u32, &budget, files.len())?;
+            collected.absorb(c);
+            archives.push(bytes);
         }
         if budget.exceeded.load(AtomicOrdering::Relaxed) {
             return Err(DbError::TooLarge {
@@ -254,11 +299,11 @@ impl AdvisoryDb {
                 limit: limits.max_total_bytes,
             });
         }
-        let db = AdvisoryDb::assemble(collected);
-        if db.advisories.is_empty() && db.withdrawn == 0 {
+        let db = AdvisoryDb::assemble(collected, archives);
+        if db.entries.is_empty() && db.withdrawn == 0 {
             return Err(DbError::Empty {
                 path: path.to_path_buf(),
-                warnings: db.warnings.len(),
+                warnings: db.load_warnings.len(),
             });
         }
         Ok(db)
@@ -268,104 +313,121 @@ impl AdvisoryDb {
     /// `source` names the record in warnings. This is how the ledger rebuilds one from the
     /// records it stores, and how tests build small ones.
     pub fn from_records(records: Vec<(String, Vec<u8>)>) -> AdvisoryDb {
-        let collected = records
+        let chunks: Vec<Collected> = records
             .into_par_iter()
             .fold(Collected::new, |mut c, (source, bytes)| {
-                c.record(&bytes, source);
+                c.record(&bytes, &source, || {
+                    Stored::Bytes(bytes.clone().into_boxed_slice())
+                });
                 c
             })
-            .reduce(Collected::new, |mut a, b| {
-                a.absorb(b);
-                a
-            });
-        AdvisoryDb::assemble(collected)
+            .collect();
+        let mut collected = Collected::new();
+        for c in chunks {
+            collected.absorb(c);
+        }
+        AdvisoryDb::assemble(collected, Vec::new())
     }
 
-    fn assemble(mut c: Collected) -> AdvisoryDb {
-        // Snapshot identity over everything read.
-        let mut lines: Vec<String> = c
+    fn assemble(mut c: Collected, archives: Vec<Vec<u8>>) -> AdvisoryDb {
+        // Snapshot identity over everything read: lines in (ID, time, hash) order, an invalid
+        // record (no ID, no time) first.
+        let mut lines: Vec<(&str, Option<Timestamp>, &[u8; 32])> = c
             .loaded
             .iter()
-            .map(|l| match l {
-                Loaded::Kept(a) | Loaded::Withdrawn(a) => {
-                    format!(
-                        "{}\t{}\t{}\n",
-                        a.id,
-                        a.modified,
-                        hex::encode(a.record_sha256)
-                    )
-                }
-                Loaded::Invalid { sha256 } => format!("\t\t{}\n", hex::encode(sha256)),
+            .map(|l| match &l.peek {
+                Some(p) => (p.id.as_str(), Some(p.modified), &l.sha256),
+                None => ("", None, &l.sha256),
             })
             .collect();
         lines.par_sort_unstable();
         let mut h = Sha256::new();
-        for l in &lines {
-            h.update(l.as_bytes());
+        let mut line = String::new();
+        for (id, modified, sha) in &lines {
+            use std::fmt::Write as _;
+            line.clear();
+            line.push_str(id);
+            line.push('\t');
+            if let Some(m) = modified {
+                let _ = write!(line, "{m}");
+            }
+            line.push('\t');
+            line.push_str(&hex::encode(sha));
+            line.push('\n');
+            h.update(line.as_bytes());
         }
+        drop(lines);
         let digest = Digest::from_sha256_bytes(h.finalize().into());
         let last_modified = c
             .loaded
             .iter()
-            .filter_map(|l| match l {
-                Loaded::Kept(a) | Loaded::Withdrawn(a) => Some(a.modified),
-                Loaded::Invalid { .. } => None,
-            })
+            .filter_map(|l| l.peek.as_ref().map(|p| p.modified))
             .max();
 
         // One record per ID: the newest `modified`; on a tie the one still in force (a
         // withdrawal must be newer to win), then the lowest content hash for determinism.
-        let mut candidates: Vec<(Advisory, bool)> = c
-            .loaded
-            .into_iter()
-            .filter_map(|l| match l {
-                Loaded::Kept(a) => Some((a, false)),
-                Loaded::Withdrawn(a) => Some((a, true)),
-                Loaded::Invalid { .. } => None,
-            })
+        let mut order: Vec<u32> = (0..c.loaded.len() as u32)
+            .filter(|i| c.loaded[*i as usize].peek.is_some())
             .collect();
-        candidates.par_sort_unstable_by(|(a, aw), (b, bw)| {
-            a.id.cmp(&b.id)
-                .then(b.modified.cmp(&a.modified))
-                .then(aw.cmp(bw))
-                .then(a.record_sha256.cmp(&b.record_sha256))
-        });
-        let mut advisories = Vec::with_capacity(candidates.len());
+        {
+            let loaded = &c.loaded;
+            let key = |i: &u32| {
+                let l = &loaded[*i as usize];
+                l.peek.as_ref().map(|p| {
+                    (
+                        p.id.as_str(),
+                        std::cmp::Reverse(p.modified),
+                        p.withdrawn,
+                        &l.sha256,
+                    )
+                })
+            };
+            order.par_sort_unstable_by(|x, y| key(x).cmp(&key(y)));
+        }
+        let mut slots: Vec<Option<Loaded>> = c.loaded.into_iter().map(Some).collect();
+        let mut entries: Vec<Entry> = Vec::with_capacity(order.len());
+        let mut index: HashMap<PackageKey, Vec<u32>> = HashMap::new();
+        let mut by_id = HashMap::with_capacity(order.len());
         let mut withdrawn = 0usize;
         let mut kept: Option<(String, Timestamp, bool)> = None;
-        for (a, is_withdrawn) in candidates {
+        for i in order {
+            let Some(l) = slots[i as usize].take() else {
+                continue;
+            };
+            let (Some(peek), Some(stored)) = (l.peek, l.stored) else {
+                continue;
+            };
             if let Some((id, modified, kept_withdrawn)) = &kept {
-                if *id == a.id {
+                if *id == peek.id {
                     c.warnings.push(Warning {
-                        source: "database".to_owned(),
-                        id: Some(a.id.clone()),
+                        source: l.source.into_string(),
+                        id: Some(peek.id),
                         kind: WarningKind::DuplicateId,
                         message: format!(
                             "a record with this id modified {modified}{} takes precedence; this one (modified {}) is ignored",
                             if *kept_withdrawn { " (withdrawn)" } else { "" },
-                            a.modified
+                            peek.modified
                         ),
                     });
                     continue;
                 }
             }
-            kept = Some((a.id.clone(), a.modified, is_withdrawn));
-            if is_withdrawn {
+            kept = Some((peek.id.clone(), peek.modified, peek.withdrawn));
+            if peek.withdrawn {
                 withdrawn += 1;
                 continue;
             }
-            advisories.push(a);
-        }
-        let mut index: HashMap<PackageKey, Vec<(u32, u32)>> = HashMap::new();
-        let mut by_id = HashMap::with_capacity(advisories.len());
-        for (ai, a) in advisories.iter().enumerate() {
-            by_id.insert(a.id.clone(), ai as u32);
-            for (pi, p) in a.affected.iter().enumerate() {
-                index
-                    .entry(p.key.clone())
-                    .or_default()
-                    .push((ai as u32, pi as u32));
+            let n = entries.len() as u32;
+            for k in peek.keys {
+                index.entry(k).or_default().push(n);
             }
+            by_id.insert(peek.id.clone(), n);
+            entries.push(Entry {
+                id: peek.id,
+                source: l.source,
+                stored,
+                parsed: OnceLock::new(),
+            });
         }
         c.warnings
             .sort_by(|a, b| a.source.cmp(&b.source).then(a.kind.cmp(&b.kind)));
@@ -373,14 +435,101 @@ impl AdvisoryDb {
             snapshot: Snapshot {
                 digest,
                 last_modified,
-                records: advisories.len(),
+                records: entries.len(),
             },
-            advisories,
+            entries,
+            archives,
             by_id,
             index,
-            warnings: c.warnings,
+            load_warnings: c.warnings,
+            parse_warnings: Mutex::new(Vec::new()),
             withdrawn,
         }
+    }
+
+    /// The advisory of entry `i`, parsed and checked on first use; `None` when the record
+    /// fails the checks (a warning then names it).
+    fn advisory(&self, i: u32) -> Option<&Advisory> {
+        let e = &self.entries[i as usize];
+        e.parsed
+            .get_or_init(|| {
+                let bytes = match self.bytes(e) {
+                    Ok(b) => b,
+                    Err(message) => {
+                        self.late_warning(Warning {
+                            source: e.source.to_string(),
+                            id: Some(e.id.clone()),
+                            kind: WarningKind::Unreadable,
+                            message,
+                        });
+                        return None;
+                    }
+                };
+                match parse_record(&bytes, &e.source) {
+                    Ok((a, w)) => {
+                        if !w.is_empty() {
+                            self.late_warnings(w);
+                        }
+                        Some(a)
+                    }
+                    Err(Rejection::Invalid(w)) => {
+                        self.late_warning(w);
+                        None
+                    }
+                    Err(Rejection::Withdrawn(_)) => None,
+                }
+            })
+            .as_ref()
+    }
+
+    fn late_warning(&self, w: Warning) {
+        self.late_warnings(vec![w]);
+    }
+
+    fn late_warnings(&self, w: Vec<Warning>) {
+        if let Ok(mut v) = self.parse_warnings.lock() {
+            v.extend(w);
+        }
+    }
+
+    fn bytes<'a>(&'a self, e: &'a Entry) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+        match &e.stored {
+            Stored::Bytes(b) => Ok(std::borrow::Cow::Borrowed(b)),
+            Stored::Zip {
+                archive,
+                start,
+                compressed,
+                size,
+                deflated,
+            } => {
+                let buf = self
+                    .archives
+                    .get(*archive as usize)
+                    .ok_or("archive missing")?;
+                let raw = buf
+                    .get(*start as usize..(*start + *compressed) as usize)
+                    .ok_or("entry outside its archive")?;
+                if !*deflated {
+                    return Ok(std::borrow::Cow::Borrowed(raw));
+                }
+                let mut out = Vec::new();
+                let mut d = flate2::Decompress::new(false);
+                match inflate(&mut d, raw, &mut out, *size, *size)? {
+                    true => Ok(std::borrow::Cow::Owned(out)),
+                    false => Err("entry expands past its declared size".to_owned()),
+                }
+            }
+        }
+    }
+
+    /// Parses and checks every record (in parallel), so that [`AdvisoryDb::warnings`]
+    /// reports every broken one; returns how many are valid. A scan does not need this: it
+    /// checks the records it looks up.
+    pub fn check_all(&self) -> usize {
+        (0..self.entries.len() as u32)
+            .into_par_iter()
+            .filter(|i| self.advisory(*i).is_some())
+            .count()
     }
 
     /// The database's identity.
@@ -388,9 +537,16 @@ impl AdvisoryDb {
         &self.snapshot
     }
 
-    /// Problems found while loading, one per bad record, entry or file.
-    pub fn warnings(&self) -> &[Warning] {
-        &self.warnings
+    /// Problems found so far: while loading (one per bad file, entry or record identity) and
+    /// while parsing the records looked up since (or all of them after
+    /// [`AdvisoryDb::check_all`]), sorted by source.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut out = self.load_warnings.clone();
+        if let Ok(late) = self.parse_warnings.lock() {
+            out.extend(late.iter().cloned());
+        }
+        out.sort_by(|a, b| a.source.cmp(&b.source).then(a.kind.cmp(&b.kind)));
+        out
     }
 
     /// How many withdrawn records were read (and ignored).
@@ -398,26 +554,47 @@ impl AdvisoryDb {
         self.withdrawn
     }
 
-    /// The advisories kept for matching, sorted by ID.
-    pub fn advisories(&self) -> &[Advisory] {
-        &self.advisories
+    /// Records in force (before their full check).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no record is in force.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every valid advisory, sorted by ID (parses all records; see
+    /// [`AdvisoryDb::check_all`]).
+    pub fn advisories(&self) -> Vec<&Advisory> {
+        self.check_all();
+        (0..self.entries.len() as u32)
+            .filter_map(|i| self.advisory(i))
+            .collect()
     }
 
     /// The advisory with this ID.
     pub fn get(&self, id: &str) -> Option<&Advisory> {
-        self.by_id.get(id).map(|i| &self.advisories[*i as usize])
+        self.by_id.get(id).and_then(|i| self.advisory(*i))
     }
 
     /// The affected entries indexed under `key`, with their advisories: a hash lookup, not a
     /// pass over the database.
     pub fn candidates<'a>(
         &'a self,
-        key: &PackageKey,
+        key: &'a PackageKey,
     ) -> impl Iterator<Item = (&'a Advisory, &'a AffectedPackage)> + 'a {
-        self.index.get(key).into_iter().flatten().map(|(ai, pi)| {
-            let a = &self.advisories[*ai as usize];
-            (a, &a.affected[*pi as usize])
-        })
+        self.index
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.advisory(*i))
+            .flat_map(move |a| {
+                a.affected
+                    .iter()
+                    .filter(move |p| p.key == *key)
+                    .map(move |p| (a, p))
+            })
     }
 
     /// Number of distinct package keys in the index.
@@ -513,7 +690,9 @@ fn read_json_file(path: &Path, budget: &Budget, c: &mut Collected) {
     match read_bounded(file, limit) {
         Ok(Some(bytes)) => {
             if budget.take(bytes.len() as u64) {
-                c.record(&bytes, source);
+                c.record(&bytes, &source, || {
+                    Stored::Bytes(bytes.clone().into_boxed_slice())
+                });
             }
         }
         Ok(None) => c.warn(
@@ -525,7 +704,14 @@ fn read_json_file(path: &Path, budget: &Budget, c: &mut Collected) {
     }
 }
 
-fn read_zip(path: &Path, budget: &Budget, already: usize) -> Result<Collected, DbError> {
+/// Reads an export: returns its bytes (kept to re-inflate records when parsed) and what its
+/// entries gave.
+fn read_zip(
+    path: &Path,
+    number: u32,
+    budget: &Budget,
+    already: usize,
+) -> Result<(Vec<u8>, Collected), DbError> {
     let limits = budget.limits;
     let zip_err = |source| DbError::Zip {
         path: path.to_path_buf(),
@@ -555,34 +741,97 @@ fn read_zip(path: &Path, budget: &Budget, already: usize) -> Result<Collected, D
         });
     }
     let name = path.display().to_string();
-    let collected = (0..archive.len())
+    let chunks: Vec<Collected> = (0..archive.len())
         .into_par_iter()
         .fold(
-            || (archive.clone(), Collected::new()),
-            |(mut ar, mut c), i| {
+            || (archive.clone(), Inflater::new(), Collected::new()),
+            |(mut ar, mut inf, mut c), i| {
                 if !budget.exceeded.load(AtomicOrdering::Relaxed) {
-                    read_zip_entry(&mut ar, i, &name, budget, &mut c);
+                    read_zip_entry(&mut ar, i, number, &name, budget, &mut inf, &mut c);
                 }
-                (ar, c)
+                (ar, inf, c)
             },
         )
-        .map(|(_, c)| c)
-        .reduce(Collected::new, |mut a, b| {
-            a.absorb(b);
-            a
-        });
-    Ok(collected)
+        .map(|(_, _, c)| c)
+        .collect();
+    let mut collected = Collected::new();
+    collected
+        .loaded
+        .reserve(chunks.iter().map(|c| c.loaded.len()).sum());
+    for c in chunks {
+        collected.absorb(c);
+    }
+    drop(archive);
+    Ok((bytes, collected))
+}
+
+/// One reader's reusable inflate state and buffers: osv.dev exports hold hundreds of
+/// thousands of small deflated entries, and a fresh decoder per entry costs more than the
+/// inflating itself.
+struct Inflater {
+    decompress: flate2::Decompress,
+    raw: Vec<u8>,
+    out: Vec<u8>,
+    source: String,
+}
+
+impl Inflater {
+    fn new() -> Inflater {
+        Inflater {
+            decompress: flate2::Decompress::new(false),
+            raw: Vec::new(),
+            out: Vec::new(),
+            source: String::new(),
+        }
+    }
+}
+
+/// Inflates `raw` into `out`, stopping past `limit` bytes: `Ok(false)` when the entry
+/// expands beyond it, whatever its header claimed.
+fn inflate(
+    d: &mut flate2::Decompress,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+    hint: u64,
+    limit: u64,
+) -> Result<bool, String> {
+    d.reset(false);
+    out.clear();
+    let cap = limit.saturating_add(1);
+    out.reserve(hint.min(cap) as usize + 64);
+    loop {
+        if out.len() as u64 >= cap {
+            return Ok(false);
+        }
+        if out.len() == out.capacity() {
+            let grow = (out.len().max(4096) as u64).min(cap - out.len() as u64);
+            out.reserve_exact(grow as usize);
+        }
+        let (in_before, out_before) = (d.total_in(), d.total_out());
+        let input = raw.get(in_before as usize..).unwrap_or_default();
+        let status = d
+            .decompress_vec(input, out, flate2::FlushDecompress::Finish)
+            .map_err(|e| format!("corrupt deflate data: {e}"))?;
+        if status == flate2::Status::StreamEnd {
+            return Ok(out.len() as u64 <= limit);
+        }
+        if d.total_in() == in_before && d.total_out() == out_before && out.len() < out.capacity() {
+            return Err("truncated deflate data".to_owned());
+        }
+    }
 }
 
 fn read_zip_entry(
     ar: &mut zip::ZipArchive<Cursor<&[u8]>>,
     i: usize,
+    number: u32,
     archive: &str,
     budget: &Budget,
+    inf: &mut Inflater,
     c: &mut Collected,
 ) {
     let limit = budget.limits.max_record_bytes;
-    let mut entry = match ar.by_index(i) {
+    let mut entry = match ar.by_index_raw(i) {
         Ok(e) => e,
         Err(e) => {
             return c.warn(
@@ -595,8 +844,11 @@ fn read_zip_entry(
     if entry.is_dir() {
         return;
     }
-    let name = match entry.name() {
-        Ok(n) => n.into_owned(),
+    inf.source.clear();
+    inf.source.push_str(archive);
+    inf.source.push('!');
+    match entry.name() {
+        Ok(n) => inf.source.push_str(&n),
         Err(e) => {
             return c.warn(
                 format!("{archive}!#{i}"),
@@ -604,33 +856,80 @@ fn read_zip_entry(
                 format!("entry name: {e}"),
             );
         }
-    };
-    let source = format!("{archive}!{name}");
-    if !name.to_ascii_lowercase().ends_with(".json") {
+    }
+    let source = inf.source.as_str();
+    let is_json = source.len() >= 5 && source[source.len() - 5..].eq_ignore_ascii_case(".json");
+    if !is_json {
         return c.warn(
-            source,
+            source.to_owned(),
             WarningKind::IgnoredFile,
             "archive entry is not a .json record".into(),
         );
     }
-    if entry.size() > limit {
-        return c.warn(source, WarningKind::TooLarge, format!("declares {} bytes uncompressed, more than the {limit}-byte record limit; skipped unread", entry.size()));
+    let declared = entry.size();
+    if declared > limit {
+        return c.warn(
+            source.to_owned(),
+            WarningKind::TooLarge,
+            format!("declares {declared} bytes uncompressed, more than the {limit}-byte record limit; skipped unread"),
+        );
     }
-    // The declared size is the archive's claim; the bounded read is the check.
-    match read_bounded(&mut entry, limit) {
-        Ok(Some(bytes)) => {
-            if budget.take(bytes.len() as u64) {
-                c.record(&bytes, source);
-            }
+    let (method, crc) = (entry.compression(), entry.crc32());
+    let (start, compressed) = (entry.data_start(), entry.compressed_size());
+    // Deflate can make incompressible data slightly bigger than itself: allow for that.
+    let raw_limit = limit + limit / 64 + 4096;
+    inf.raw.clear();
+    if let Err(e) = (&mut entry).take(raw_limit + 1).read_to_end(&mut inf.raw) {
+        return c.warn(source.to_owned(), WarningKind::Unreadable, e.to_string());
+    }
+    drop(entry);
+    let within = match method {
+        zip::CompressionMethod::Stored => {
+            inf.out.clear();
+            inf.out.extend_from_slice(&inf.raw);
+            Ok(inf.out.len() as u64 <= limit)
         }
-        Ok(None) => {
+        zip::CompressionMethod::Deflated => {
+            inflate(&mut inf.decompress, &inf.raw, &mut inf.out, declared, limit)
+        }
+        other => Err(format!(
+            "compression method {other:?} is not supported (osv.dev exports use deflate)"
+        )),
+    };
+    match within {
+        Ok(true) => {}
+        Ok(false) => {
             budget.take(limit);
-            c.warn(
-                source,
+            return c.warn(
+                source.to_owned(),
                 WarningKind::TooLarge,
                 format!("expands past the {limit}-byte record limit; skipped"),
             );
         }
-        Err(e) => c.warn(source, WarningKind::Unreadable, e.to_string()),
+        Err(e) => return c.warn(source.to_owned(), WarningKind::Unreadable, e),
+    }
+    if crc32fast::hash(&inf.out) != crc {
+        return c.warn(
+            source.to_owned(),
+            WarningKind::Unreadable,
+            "CRC-32 mismatch: the archive entry is corrupt".into(),
+        );
+    }
+    let Some(start) = start else {
+        return c.warn(
+            source.to_owned(),
+            WarningKind::Unreadable,
+            "entry data offset unknown".into(),
+        );
+    };
+    if budget.take(inf.out.len() as u64) {
+        let size = inf.out.len() as u64;
+        c.record(&inf.out, source, || Stored::Zip {
+            archive: number,
+            start,
+            compressed,
+            size,
+            deflated: method == zip::CompressionMethod::Deflated,
+        });
     }
 }

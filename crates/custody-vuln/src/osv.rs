@@ -21,6 +21,8 @@
 
 use std::cmp::Ordering;
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -33,7 +35,7 @@ use crate::warning::{Warning, WarningKind};
 // Wire model: only the fields matching reads; serde skips the rest (details, references).
 
 #[derive(Deserialize)]
-struct WireRecord {
+struct WireRecord<'a> {
     id: Option<String>,
     modified: Option<String>,
     published: Option<String>,
@@ -41,7 +43,8 @@ struct WireRecord {
     aliases: Option<Vec<String>>,
     summary: Option<String>,
     severity: Option<Vec<WireSeverity>>,
-    affected: Option<Vec<WireAffected>>,
+    #[serde(borrow)]
+    affected: Option<Vec<WireAffected<'a>>>,
     database_specific: Option<WireSpecific>,
 }
 
@@ -53,10 +56,11 @@ struct WireSeverity {
 }
 
 #[derive(Deserialize)]
-struct WireAffected {
+struct WireAffected<'a> {
     package: Option<WirePackage>,
     severity: Option<Vec<WireSeverity>>,
-    ranges: Option<Vec<WireRange>>,
+    #[serde(borrow)]
+    ranges: Option<Vec<WireRange<'a>>>,
     versions: Option<Vec<String>>,
     ecosystem_specific: Option<WireSpecific>,
     database_specific: Option<WireSpecific>,
@@ -69,19 +73,25 @@ struct WirePackage {
 }
 
 #[derive(Deserialize)]
-struct WireRange {
-    #[serde(rename = "type")]
-    kind: String,
-    repo: Option<String>,
-    events: Vec<WireEvent>,
+struct WireRange<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    repo: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    events: Vec<WireEvent<'a>>,
 }
 
 #[derive(Deserialize)]
-struct WireEvent {
-    introduced: Option<String>,
-    fixed: Option<String>,
-    last_affected: Option<String>,
-    limit: Option<String>,
+struct WireEvent<'a> {
+    #[serde(borrow)]
+    introduced: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    fixed: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    last_affected: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    limit: Option<Cow<'a, str>>,
 }
 
 /// The parts of `database_specific` / `ecosystem_specific` objects custody reads.
@@ -197,7 +207,7 @@ pub enum Rejection {
 /// and the warnings about parts of it that were dropped (unsupported ecosystems,
 /// unparseable ranges, unreadable severities).
 pub fn parse_record(bytes: &[u8], source: &str) -> Result<(Advisory, Vec<Warning>), Rejection> {
-    let wire: WireRecord = serde_json::from_slice(bytes).map_err(|e| {
+    let wire: WireRecord<'_> = serde_json::from_slice(bytes).map_err(|e| {
         let kind = if e.is_data() {
             WarningKind::SchemaViolation
         } else {
@@ -229,7 +239,7 @@ fn is_commit(s: &str) -> bool {
 }
 
 fn check(
-    wire: WireRecord,
+    wire: WireRecord<'_>,
     source: &str,
     bytes: &[u8],
 ) -> Result<(Advisory, Vec<Warning>), Rejection> {
@@ -281,49 +291,7 @@ fn check(
     let mut affected = Vec::new();
     for (ai, a) in wire.affected.unwrap_or_default().into_iter().enumerate() {
         // Structural checks first: they apply whatever the ecosystem.
-        for (ri, r) in a.ranges.iter().flatten().enumerate() {
-            let at = format!("affected[{ai}].ranges[{ri}]");
-            if !matches!(r.kind.as_str(), "ECOSYSTEM" | "SEMVER" | "GIT") {
-                return Err(fail(format!(
-                    "{at}.type {:?} is not ECOSYSTEM, SEMVER or GIT",
-                    r.kind
-                )));
-            }
-            if r.events.is_empty() {
-                return Err(fail(format!("{at}.events is empty")));
-            }
-            let mut has_introduced = false;
-            let (mut has_fixed, mut has_last) = (false, false);
-            for (ei, e) in r.events.iter().enumerate() {
-                let set: Vec<&String> = [&e.introduced, &e.fixed, &e.last_affected, &e.limit]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                if set.len() != 1 {
-                    return Err(fail(format!(
-                        "{at}.events[{ei}] must hold exactly one of introduced, fixed, last_affected, limit"
-                    )));
-                }
-                has_introduced |= e.introduced.is_some();
-                has_fixed |= e.fixed.is_some();
-                has_last |= e.last_affected.is_some();
-                if r.kind == "GIT" && !is_commit(set[0]) {
-                    return Err(fail(format!(
-                        "{at}.events[{ei}] {:?} is not a full-length commit hash",
-                        set[0]
-                    )));
-                }
-            }
-            if !has_introduced {
-                return Err(fail(format!("{at}.events has no introduced event")));
-            }
-            if has_fixed && has_last {
-                return Err(fail(format!("{at} mixes fixed and last_affected events")));
-            }
-            if r.kind == "GIT" && r.repo.is_none() {
-                return Err(fail(format!("{at} is a GIT range without a repo")));
-            }
-        }
+        check_ranges(ai, a.ranges.as_deref().unwrap_or_default()).map_err(fail)?;
         let Some(package) = a.package else {
             // A package-less entry (GIT ranges of a C project) cannot concern an SBOM component.
             continue;
@@ -358,7 +326,7 @@ fn check(
             if r.kind == "GIT" {
                 continue;
             }
-            match parse_range(scheme, &r.events) {
+            match parse_range(scheme, r.events) {
                 Ok(range) => ranges.push(range),
                 Err(e) => {
                     let reason = format!("affected[{ai}].ranges[{ri}]: {e}");
@@ -425,6 +393,189 @@ fn check(
     Ok((advisory, warnings))
 }
 
+/// What a load needs of every record, read without building the advisory: identity, time,
+/// withdrawal and the package keys to index. The rest of the record is checked when a scan
+/// first needs it ([`parse_record`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Peek {
+    pub(crate) id: String,
+    pub(crate) modified: Timestamp,
+    pub(crate) withdrawn: bool,
+    pub(crate) keys: Vec<PackageKey>,
+}
+
+#[derive(Deserialize)]
+struct LightRecord<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    modified: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    withdrawn: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    affected: Option<Vec<LightAffected<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct LightAffected<'a> {
+    #[serde(borrow)]
+    package: Option<LightPackage<'a>>,
+    #[serde(borrow)]
+    ranges: Option<Vec<WireRange<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct LightPackage<'a> {
+    #[serde(borrow)]
+    ecosystem: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+/// Reads the parts of a record a load indexes, checking them as [`parse_record`] would.
+pub(crate) fn peek_record(bytes: &[u8], source: &str) -> Result<Peek, Warning> {
+    let warn = |id: Option<String>, kind, message: String| Warning {
+        source: source.to_owned(),
+        id,
+        kind,
+        message,
+    };
+    let light: LightRecord<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        let kind = if e.is_data() {
+            WarningKind::SchemaViolation
+        } else {
+            WarningKind::InvalidJson
+        };
+        warn(peek_id(bytes), kind, e.to_string())
+    })?;
+    let id = match light.id {
+        Some(id) if valid_id(&id) => id.into_owned(),
+        Some(id) => {
+            return Err(warn(
+                Some(id.to_string()),
+                WarningKind::SchemaViolation,
+                format!("id {id:?} is empty, too long or has whitespace"),
+            ));
+        }
+        None => {
+            return Err(warn(
+                None,
+                WarningKind::SchemaViolation,
+                "missing required field \"id\"".into(),
+            ));
+        }
+    };
+    let ts = |field: &str, v: &str| {
+        v.parse::<Timestamp>().map_err(|e| {
+            warn(
+                Some(id.clone()),
+                WarningKind::SchemaViolation,
+                format!("{field} {v:?} is not an RFC 3339 timestamp: {e}"),
+            )
+        })
+    };
+    let modified = match &light.modified {
+        Some(m) => ts("modified", m)?,
+        None => {
+            return Err(warn(
+                Some(id.clone()),
+                WarningKind::SchemaViolation,
+                "missing required field \"modified\"".into(),
+            ));
+        }
+    };
+    let withdrawn = match &light.withdrawn {
+        Some(w) => ts("withdrawn", w).map(|_| true)?,
+        None => false,
+    };
+    let mut keys = Vec::new();
+    for (ai, a) in light.affected.unwrap_or_default().into_iter().enumerate() {
+        check_ranges(ai, a.ranges.as_deref().unwrap_or_default())
+            .map_err(|m| warn(Some(id.clone()), WarningKind::SchemaViolation, m))?;
+        let Some(p) = a.package else { continue };
+        match parse_osv_ecosystem(&p.ecosystem) {
+            Some(OsvEcosystem::Supported(e, release)) => {
+                if p.name.trim().is_empty() {
+                    return Err(warn(
+                        Some(id.clone()),
+                        WarningKind::SchemaViolation,
+                        format!("affected[{ai}].package.name is empty"),
+                    ));
+                }
+                keys.push(PackageKey::new(e, release, &p.name));
+            }
+            Some(OsvEcosystem::Unsupported(_)) => {}
+            None => {
+                return Err(warn(
+                    Some(id.clone()),
+                    WarningKind::SchemaViolation,
+                    format!(
+                        "affected[{ai}].package.ecosystem {:?} is not an OSV ecosystem",
+                        p.ecosystem
+                    ),
+                ));
+            }
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(Peek {
+        id,
+        modified,
+        withdrawn,
+        keys,
+    })
+}
+
+/// The OSV schema's structural rules for `affected[ai].ranges`: known type, at least one
+/// event and one `introduced`, exactly one key per event, never both `fixed` and
+/// `last_affected`, and for `GIT` a `repo` and full commit hashes.
+fn check_ranges(ai: usize, ranges: &[WireRange<'_>]) -> Result<(), String> {
+    for (ri, r) in ranges.iter().enumerate() {
+        let at = format!("affected[{ai}].ranges[{ri}]");
+        if !matches!(&*r.kind, "ECOSYSTEM" | "SEMVER" | "GIT") {
+            return Err(format!(
+                "{at}.type {:?} is not ECOSYSTEM, SEMVER or GIT",
+                r.kind
+            ));
+        }
+        if r.events.is_empty() {
+            return Err(format!("{at}.events is empty"));
+        }
+        let (mut has_introduced, mut has_fixed, mut has_last) = (false, false, false);
+        for (ei, e) in r.events.iter().enumerate() {
+            let set: Vec<&Cow<'_, str>> = [&e.introduced, &e.fixed, &e.last_affected, &e.limit]
+                .into_iter()
+                .flatten()
+                .collect();
+            if set.len() != 1 {
+                return Err(format!(
+                    "{at}.events[{ei}] must hold exactly one of introduced, fixed, last_affected, limit"
+                ));
+            }
+            has_introduced |= e.introduced.is_some();
+            has_fixed |= e.fixed.is_some();
+            has_last |= e.last_affected.is_some();
+            if r.kind == "GIT" && !is_commit(set[0]) {
+                return Err(format!(
+                    "{at}.events[{ei}] {:?} is not a full-length commit hash",
+                    set[0]
+                ));
+            }
+        }
+        if !has_introduced {
+            return Err(format!("{at}.events has no introduced event"));
+        }
+        if has_fixed && has_last {
+            return Err(format!("{at} mixes fixed and last_affected events"));
+        }
+        if r.kind == "GIT" && r.repo.is_none() {
+            return Err(format!("{at} is a GIT range without a repo"));
+        }
+    }
+    Ok(())
+}
+
 fn sha2_256(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).into()
@@ -456,21 +607,22 @@ fn severity_entries(
     out
 }
 
-fn parse_range(scheme: VersionScheme, events: &[WireEvent]) -> Result<Range, String> {
-    let v = |s: &str| Version::parse(scheme, s).map_err(|e| e.to_string());
+fn parse_range(scheme: VersionScheme, events: Vec<WireEvent<'_>>) -> Result<Range, String> {
+    let v =
+        |s: Cow<'_, str>| Version::parse_owned(scheme, s.into_owned()).map_err(|e| e.to_string());
     let mut out = Range {
         events: Vec::with_capacity(events.len()),
         limits: Vec::new(),
     };
     for e in events {
-        if let Some(s) = &e.introduced {
+        if let Some(s) = e.introduced {
             out.events
                 .push(Event::Introduced(if s == "0" { None } else { Some(v(s)?) }));
-        } else if let Some(s) = &e.fixed {
+        } else if let Some(s) = e.fixed {
             out.events.push(Event::Fixed(v(s)?));
-        } else if let Some(s) = &e.last_affected {
+        } else if let Some(s) = e.last_affected {
             out.events.push(Event::LastAffected(v(s)?));
-        } else if let Some(s) = &e.limit {
+        } else if let Some(s) = e.limit {
             out.limits.push(if s.contains('*') {
                 Limit::Infinity
             } else {

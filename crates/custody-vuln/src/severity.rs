@@ -190,10 +190,30 @@ pub fn cvss_base_score(kind: &str, vector: &str) -> Option<f64> {
     }
 }
 
-/// Whether a severity entry is readable (used to warn at load time).
+/// Whether a severity entry is well-formed, checked at load time without scoring it (a
+/// database of 200,000 records is loaded to match a few hundred components; vectors are
+/// scored when a finding needs them): a known type, and for CVSS a vector of the right
+/// version made of `METRIC:VALUE` parts, as the OSV schema's patterns require.
 pub(crate) fn entry_is_readable(e: &SeverityEntry) -> bool {
+    let metrics = |rest: &str| {
+        !rest.is_empty()
+            && rest.split('/').all(|m| {
+                m.split_once(':').is_some_and(|(k, v)| {
+                    !k.is_empty()
+                        && !v.is_empty()
+                        && k.bytes().all(|b| b.is_ascii_alphabetic())
+                        && v.bytes().all(|b| b.is_ascii_alphanumeric())
+                })
+            })
+    };
     match e.kind.as_str() {
-        "CVSS_V2" | "CVSS_V3" | "CVSS_V4" => cvss_base_score(&e.kind, &e.score).is_some(),
+        "CVSS_V2" => metrics(&e.score),
+        "CVSS_V3" => e
+            .score
+            .strip_prefix("CVSS:3.1/")
+            .or_else(|| e.score.strip_prefix("CVSS:3.0/"))
+            .is_some_and(metrics),
+        "CVSS_V4" => e.score.strip_prefix("CVSS:4.0/").is_some_and(metrics),
         "Ubuntu" => priority_level(&e.score).is_some(),
         _ => false,
     }

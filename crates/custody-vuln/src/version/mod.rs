@@ -97,6 +97,12 @@ pub struct Version {
 impl Version {
     /// Parses `s` under `scheme`.
     pub fn parse(scheme: VersionScheme, s: &str) -> Result<Version, VersionError> {
+        Version::parse_owned(scheme, s.to_owned())
+    }
+
+    /// Parses `s` under `scheme`, keeping the string without copying it.
+    pub fn parse_owned(scheme: VersionScheme, raw: String) -> Result<Version, VersionError> {
+        let s = raw.as_str();
         let err = |reason: String| VersionError {
             version: truncate(s),
             scheme,
@@ -131,7 +137,7 @@ impl Version {
             VersionScheme::Maven => Parsed::Maven(MavenVersion::parse(s).map_err(err)?),
         };
         Ok(Version {
-            raw: s.to_owned(),
+            raw,
             scheme,
             parsed,
         })

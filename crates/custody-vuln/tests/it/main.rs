@@ -10,3 +10,4 @@ mod image;
 mod ordering;
 mod predicate;
 mod testdata_osv;
+mod truth_sbom;

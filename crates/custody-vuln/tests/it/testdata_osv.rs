@@ -364,6 +364,7 @@ fn invalid_fragment_and_non_osv_files_are_skipped_with_a_warning_naming_them() {
 fn the_whole_folder_loads_with_warnings_for_what_is_not_usable() {
     let dir = testdata_or_skip!().join("osv");
     let db = AdvisoryDb::load(&dir).unwrap();
+    db.check_all();
     let w = |kind: WarningKind| db.warnings().iter().filter(|w| w.kind == kind).count();
     // nointroduced, the Debian fragment, six GHSA API inputs and the JSON schema itself.
     assert_eq!(w(WarningKind::SchemaViolation), 9, "{:#?}", db.warnings());
