@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(env) = custody_attest::Envelope::from_wire(e.into(), &Default::default()) {
                 let _ = custody_attest::parse_statement(env.payload_unverified());
                 let again = custody_ledger::canonical_bytes(&env.to_json()).ok();
-                assert_eq!(again, Some(env.to_json()), "canonical bytes are a fixed point");
+                assert_eq!(
+                    again,
+                    Some(env.to_json()),
+                    "canonical bytes are a fixed point"
+                );
             }
         }
     }

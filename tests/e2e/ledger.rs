@@ -71,7 +71,9 @@ impl Server {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let base = line
             .trim()
             .strip_prefix("listening on ")
@@ -87,7 +89,9 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit.
     fn stop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "ledger did not stop cleanly: {status}");
     }
@@ -117,12 +121,18 @@ fn get_json(agent: &ureq::Agent, url: &str) -> Value {
 fn review(key: &SigningKey, manifest: &Digest, n: u64) -> Value {
     let p = ReviewPredicate {
         decision: custody_attest::Decision::Approved,
-        reviewer: Reviewer { key_id: key.key_id() },
+        reviewer: Reviewer {
+            key_id: key.key_id(),
+        },
         source_ref: None,
         comment: Some(format!("review {n}")),
         reviewed_on: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
     };
-    let env = sign_statement(&p.statement(manifest, None), key, KeyIdHint::Securesystemslib);
+    let env = sign_statement(
+        &p.statement(manifest, None),
+        key,
+        KeyIdHint::Securesystemslib,
+    );
     serde_json::from_slice(&env.to_json()).unwrap()
 }
 
@@ -131,7 +141,16 @@ fn provision(store: &Store, dir: &Path) -> (SigningKey, String) {
     let key = SigningKey::generate(KeyType::Ed25519).unwrap();
     let pub_path = dir.join("reviewer.pub");
     std::fs::write(&pub_path, key.public_key().to_spki_pem()).unwrap();
-    let (code, out) = admin(store, &["signer", "add", pub_path.to_str().unwrap(), "--role", "reviewer"]);
+    let (code, out) = admin(
+        store,
+        &[
+            "signer",
+            "add",
+            pub_path.to_str().unwrap(),
+            "--role",
+            "reviewer",
+        ],
+    );
     assert_eq!(code, 0, "{out}");
     let (code, token) = admin(store, &["token", "create", "--role", "writer"]);
     assert_eq!(code, 0);
@@ -149,8 +168,12 @@ fn log_key(agent: &ureq::Agent, base: &str) -> VerifierKey {
 /// A fresh PostgreSQL database, or None (skip) without CUSTODY_TEST_POSTGRES_URL.
 fn fresh_postgres(test: &str) -> Option<(String, impl FnOnce())> {
     let admin_url = custody_testkit::postgres_url(test)?;
-    let name = format!("ledger_e2e_{}", std::process::id()) + &format!("_{}", test.len() + rand_suffix());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let name =
+        format!("ledger_e2e_{}", std::process::id()) + &format!("_{}", test.len() + rand_suffix());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let pool = sqlx::PgPool::connect(&admin_url).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
@@ -219,7 +242,10 @@ fn submit(agent: &ureq::Agent, base: &str, token: &str, envs: &[Value]) -> Optio
 }
 
 fn consistency_ok(agent: &ureq::Agent, base: &str, old: u64, old_root: &Hash) -> bool {
-    let v = get_json(agent, &format!("{base}/api/v1/proofs/consistency?first={old}"));
+    let v = get_json(
+        agent,
+        &format!("{base}/api/v1/proofs/consistency?first={old}"),
+    );
     let path: Vec<Hash> = v["hashes"]
         .as_array()
         .unwrap()
@@ -227,8 +253,14 @@ fn consistency_ok(agent: &ureq::Agent, base: &str, old: u64, old_root: &Hash) ->
         .map(|h| Hash::from_hex(h.as_str().unwrap()).unwrap())
         .collect();
     let new_root = Hash::from_hex(v["second_root"].as_str().unwrap()).unwrap();
-    custody_log::verify_consistency(old, v["second"].as_u64().unwrap(), &path, old_root, &new_root)
-        .is_ok()
+    custody_log::verify_consistency(
+        old,
+        v["second"].as_u64().unwrap(),
+        &path,
+        old_root,
+        &new_root,
+    )
+    .is_ok()
 }
 
 /// Writers hammer `bases` (round robin) until `stop` is set; returns what was acknowledged.
@@ -243,8 +275,13 @@ fn burst(
     let until = Arc::new(until);
     let threads: Vec<_> = (0..writers)
         .map(|w| {
-            let (bases, token, key, acks, until) =
-                (bases.clone(), token.clone(), key.clone(), acks.clone(), until.clone());
+            let (bases, token, key, acks, until) = (
+                bases.clone(),
+                token.clone(),
+                key.clone(),
+                acks.clone(),
+                until.clone(),
+            );
             std::thread::spawn(move || {
                 let agent = agent();
                 let manifest = Digest::sha256_of(format!("writer {w}").as_bytes());
@@ -254,8 +291,9 @@ fn burst(
                     if until(count) {
                         break;
                     }
-                    let batch: Vec<Value> =
-                        (0..1 + (n % 4)).map(|i| review(&key, &manifest, n * 10 + i)).collect();
+                    let batch: Vec<Value> = (0..1 + (n % 4))
+                        .map(|i| review(&key, &manifest, n * 10 + i))
+                        .collect();
                     let base = &bases[(n as usize + w) % bases.len()];
                     match submit(&agent, base, &token, &batch) {
                         Some(a) => acks.lock().unwrap().extend(a),
@@ -288,11 +326,19 @@ fn two_ledger_processes_on_one_postgres_make_one_log() {
     let acks = burst(bases, token, Arc::new(key), 6, |n| n >= 600);
     let agent = agent();
     let vkey = log_key(&agent, &a.base);
-    assert_eq!(vkey.to_string(), log_key(&agent, &b.base).to_string(), "one log key");
+    assert_eq!(
+        vkey.to_string(),
+        log_key(&agent, &b.base).to_string(),
+        "one log key"
+    );
     let mut indexes: Vec<u64> = acks.iter().map(|a| a.index).collect();
     indexes.sort_unstable();
     let n = indexes.len() as u64;
-    assert_eq!(indexes, (0..n).collect::<Vec<_>>(), "no gap, no duplicate index");
+    assert_eq!(
+        indexes,
+        (0..n).collect::<Vec<_>>(),
+        "no gap, no duplicate index"
+    );
     for ack in &acks {
         ack.proof.verify(None, &vkey).unwrap();
     }
@@ -302,7 +348,10 @@ fn two_ledger_processes_on_one_postgres_make_one_log() {
     assert_eq!(head_a["tree_size"], n);
     assert_eq!(head_a["root_hash"], head_b["root_hash"]);
     for ack in acks.iter().step_by(25) {
-        let cp = custody_log::SignedCheckpoint::parse(&ack.proof.checkpoint).unwrap().verify(&vkey).unwrap();
+        let cp = custody_log::SignedCheckpoint::parse(&ack.proof.checkpoint)
+            .unwrap()
+            .verify(&vkey)
+            .unwrap();
         assert!(consistency_ok(&agent, &b.base, cp.size(), &cp.root()));
     }
     drop((a, b));
@@ -323,22 +372,41 @@ fn kill9_scenario(store: Store, dir: &Path) {
             let pid = server.child.id();
             move || {
                 std::thread::sleep(Duration::from_millis(1500));
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
         });
-        let acks = burst(bases, token.clone(), key, 6, move |_| started.elapsed() > Duration::from_secs(3));
+        let acks = burst(bases, token.clone(), key, 6, move |_| {
+            started.elapsed() > Duration::from_secs(3)
+        });
         killer.join().unwrap();
         acks
     };
     server.kill9();
-    assert!(acks.len() > 10, "the burst acknowledged only {} entries", acks.len());
+    assert!(
+        acks.len() > 10,
+        "the burst acknowledged only {} entries",
+        acks.len()
+    );
     let restarted = Server::start(&store, &[]);
     let agent = agent();
     let vkey = log_key(&agent, &restarted.base);
     for ack in &acks {
-        let e = get_json(&agent, &format!("{}/api/v1/entries/{}", restarted.base, ack.index));
-        assert_eq!(e["leaf_hash"], ack.leaf.to_hex(), "acknowledged entry {} lost or changed", ack.index);
-        let cp = custody_log::SignedCheckpoint::parse(&ack.proof.checkpoint).unwrap().verify(&vkey).unwrap();
+        let e = get_json(
+            &agent,
+            &format!("{}/api/v1/entries/{}", restarted.base, ack.index),
+        );
+        assert_eq!(
+            e["leaf_hash"],
+            ack.leaf.to_hex(),
+            "acknowledged entry {} lost or changed",
+            ack.index
+        );
+        let cp = custody_log::SignedCheckpoint::parse(&ack.proof.checkpoint)
+            .unwrap()
+            .verify(&vkey)
+            .unwrap();
         assert!(
             consistency_ok(&agent, &restarted.base, cp.size(), &cp.root()),
             "checkpoint of size {} handed out before the crash is not consistent with the log after it",
@@ -383,12 +451,18 @@ fn custody_cli_over_tls_submit_verify_query_and_tamper_detection() {
     let store = Store::Dir(data.clone());
     let (key, token) = provision(&store, d);
     // A self-signed certificate for 127.0.0.1, made here (rcgen, ring).
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     std::fs::write(d.join("cert.pem"), cert.cert.pem()).unwrap();
     std::fs::write(d.join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
     let mut server = Server::start(
         &store,
-        &["--tls-cert", d.join("cert.pem").to_str().unwrap(), "--tls-key", d.join("key.pem").to_str().unwrap()],
+        &[
+            "--tls-cert",
+            d.join("cert.pem").to_str().unwrap(),
+            "--tls-key",
+            d.join("key.pem").to_str().unwrap(),
+        ],
     );
     assert!(server.base.starts_with("https://"), "{}", server.base);
     let base = server.base.clone();
@@ -397,13 +471,24 @@ fn custody_cli_over_tls_submit_verify_query_and_tamper_detection() {
     let mut files = Vec::new();
     for n in 0..3 {
         let path = d.join(format!("review{n}.dsse.json"));
-        std::fs::write(&path, serde_json::to_vec_pretty(&review(&key, &manifest, n)).unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&review(&key, &manifest, n)).unwrap(),
+        )
+        .unwrap();
         files.push(path);
     }
     let file_args: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
     let mut args = vec!["submit"];
     args.extend(&file_args);
-    args.extend(["--ledger", &base, "--token", &token, "--ca-cert", ca.to_str().unwrap()]);
+    args.extend([
+        "--ledger",
+        &base,
+        "--token",
+        &token,
+        "--ca-cert",
+        ca.to_str().unwrap(),
+    ]);
     let (code, out, err) = run(&custody_bin(), &args);
     assert_eq!(code, 0, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
@@ -414,7 +499,16 @@ fn custody_cli_over_tls_submit_verify_query_and_tamper_detection() {
     assert_eq!(code, 0);
     assert!(out.lines().all(|l| l.contains("\texisting\t")), "{out}");
     // Without trusting the certificate, the CLI refuses to talk.
-    let (code, _, err) = run(&custody_bin(), &["query", "--ledger", &base, "--subject", &manifest.to_string()]);
+    let (code, _, err) = run(
+        &custody_bin(),
+        &[
+            "query",
+            "--ledger",
+            &base,
+            "--subject",
+            &manifest.to_string(),
+        ],
+    );
     assert_eq!(code, 2, "{err}");
 
     // Offline proof checks, with the PEM the ledger wrote to DATA_DIR/log.pub.
@@ -422,43 +516,106 @@ fn custody_cli_over_tls_submit_verify_query_and_tamper_detection() {
     let proof1 = d.join("review1.dsse.json.proof.json");
     let (code, out, err) = run(
         &custody_bin(),
-        &["proof", "verify", proof1.to_str().unwrap(), "--log-key", log_pub.to_str().unwrap(), "--entry", files[1].to_str().unwrap()],
+        &[
+            "proof",
+            "verify",
+            proof1.to_str().unwrap(),
+            "--log-key",
+            log_pub.to_str().unwrap(),
+            "--entry",
+            files[1].to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("valid: entry 1"), "{out}");
     // The wrong entry, a doctored proof, another log's key: exit 1.
     let (code, _, _) = run(
         &custody_bin(),
-        &["proof", "verify", proof1.to_str().unwrap(), "--log-key", log_pub.to_str().unwrap(), "--entry", files[2].to_str().unwrap()],
+        &[
+            "proof",
+            "verify",
+            proof1.to_str().unwrap(),
+            "--log-key",
+            log_pub.to_str().unwrap(),
+            "--entry",
+            files[2].to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 1);
     let mut doctored: Value = serde_json::from_slice(&std::fs::read(&proof1).unwrap()).unwrap();
     doctored["log_index"] = json!(2);
     let doctored_path = d.join("doctored.proof.json");
     std::fs::write(&doctored_path, serde_json::to_vec(&doctored).unwrap()).unwrap();
-    let (code, _, _) = run(&custody_bin(), &["proof", "verify", doctored_path.to_str().unwrap(), "--log-key", log_pub.to_str().unwrap()]);
+    let (code, _, _) = run(
+        &custody_bin(),
+        &[
+            "proof",
+            "verify",
+            doctored_path.to_str().unwrap(),
+            "--log-key",
+            log_pub.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 1);
-    let other = custody_log::SignerKey::generate(custody_log::KeyName::new(&doctored["log_origin"].as_str().unwrap()).unwrap()).unwrap();
-    let (code, _, _) = run(&custody_bin(), &["proof", "verify", proof1.to_str().unwrap(), "--log-key", &other.verifier().to_string()]);
+    let other = custody_log::SignerKey::generate(
+        custody_log::KeyName::new(&doctored["log_origin"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let (code, _, _) = run(
+        &custody_bin(),
+        &[
+            "proof",
+            "verify",
+            proof1.to_str().unwrap(),
+            "--log-key",
+            &other.verifier().to_string(),
+        ],
+    );
     assert_eq!(code, 1);
 
     // Queries.
     let (code, out, err) = run(
         &custody_bin(),
-        &["query", "--ledger", &base, "--ca-cert", ca.to_str().unwrap(), "--subject", &manifest.to_string(), "--output", "json"],
+        &[
+            "query",
+            "--ledger",
+            &base,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--subject",
+            &manifest.to_string(),
+            "--output",
+            "json",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["entries"].as_array().unwrap().len(), 3);
     let (code, out, err) = run(
         &custody_bin(),
-        &["query", "--ledger", &base, "--ca-cert", ca.to_str().unwrap(), "--image", &manifest.to_string()],
+        &[
+            "query",
+            "--ledger",
+            &base,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--image",
+            &manifest.to_string(),
+        ],
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("reviews:"), "{out}");
     let (code, out, err) = run(
         &custody_bin(),
-        &["query", "--ledger", &base, "--ca-cert", ca.to_str().unwrap(), "--signer", &key.key_id().to_string()],
+        &[
+            "query",
+            "--ledger",
+            &base,
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--signer",
+            &key.key_id().to_string(),
+        ],
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 4, "{out}");
@@ -467,10 +624,19 @@ fn custody_cli_over_tls_submit_verify_query_and_tamper_detection() {
     server.stop();
     let (code, out) = admin(&store, &["verify"]);
     assert_eq!(code, 0, "{out}");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("ledger.db").display())).await.unwrap();
-        sqlx::query("UPDATE nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 1").execute(&pool).await.unwrap();
+        let pool =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("ledger.db").display()))
+                .await
+                .unwrap();
+        sqlx::query("UPDATE nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
     });
     let (code, out) = admin(&store, &["verify"]);

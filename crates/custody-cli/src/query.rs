@@ -130,8 +130,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             params.push(("versions", v.as_str()));
         }
         let v = get(&agent, &format!("{base}/api/v1/images"), token, &params)?;
-        let mut t = format!("{:<71}  {:<71}  {:>8}  {}\n", "IMAGE", "LAYER", "ENTRY", "PURL");
-        for i in v.get("images").and_then(Value::as_array).into_iter().flatten() {
+        let mut t = format!(
+            "{:<71}  {:<71}  {:>8}  {}\n",
+            "IMAGE", "LAYER", "ENTRY", "PURL"
+        );
+        for i in v
+            .get("images")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             t.push_str(&format!(
                 "{:<71}  {:<71}  {:>8}  {}\n",
                 s(i, "image"),
@@ -142,20 +150,43 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         (v, t)
     } else if let Some(digest) = &args.image {
-        let v = get(&agent, &format!("{base}/api/v1/images/{digest}"), token, &[])?;
+        let v = get(
+            &agent,
+            &format!("{base}/api/v1/images/{digest}"),
+            token,
+            &[],
+        )?;
         let mut t = format!("image {}\n", s(&v, "digest"));
-        for b in v.get("base_images").and_then(Value::as_array).into_iter().flatten() {
+        for b in v
+            .get("base_images")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             t.push_str(&format!("base image {}\n", b.as_str().unwrap_or("")));
         }
         for (title, key) in [("provenance", "provenance")] {
             t.push_str(&format!("\n{title}:\n"));
-            let list: Vec<Value> = v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+            let list: Vec<Value> = v
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             t.push_str(&entries_table(&list));
         }
         t.push_str("\nlayers:\n");
-        for l in v.get("layers").and_then(Value::as_array).into_iter().flatten() {
+        for l in v
+            .get("layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             t.push_str(&format!("  #{} {}\n", s(l, "position"), s(l, "diff_id")));
-            let list: Vec<Value> = l.get("attestations").and_then(Value::as_array).cloned().unwrap_or_default();
+            let list: Vec<Value> = l
+                .get("attestations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if list.is_empty() {
                 t.push_str("    (no layer attestation recorded)\n");
             }
@@ -171,7 +202,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             ("sboms", "sboms"),
             ("other", "other"),
         ] {
-            let list: Vec<Value> = v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+            let list: Vec<Value> = v
+                .get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if !list.is_empty() || matches!(key, "scans" | "reviews" | "decisions") {
                 t.push_str(&format!("\n{title}:\n"));
                 t.push_str(&entries_table(&list));
@@ -190,7 +225,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             token,
             &[(k, val), ("limit", limit.as_str())],
         )?;
-        let list: Vec<Value> = v.get("entries").and_then(Value::as_array).cloned().unwrap_or_default();
+        let list: Vec<Value> = v
+            .get("entries")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut t = entries_table(&list);
         if let Some(c) = v.get("next_cursor") {
             t.push_str(&format!("(more results from cursor {c})\n"));

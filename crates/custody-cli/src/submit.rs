@@ -88,11 +88,16 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
         .with_context(|| format!("{what}: reading the response"))?;
     if !status.is_success() {
         if let Ok(e) = serde_json::from_slice::<ErrorBody>(&body) {
-            bail!("{what}: ledger answered {status} {}: {}", e.error.code, e.error.message);
+            bail!(
+                "{what}: ledger answered {status} {}: {}",
+                e.error.code,
+                e.error.message
+            );
         }
         bail!("{what}: ledger answered {status}");
     }
-    serde_json::from_slice(&body).with_context(|| format!("{what}: response is not the expected JSON"))
+    serde_json::from_slice(&body)
+        .with_context(|| format!("{what}: response is not the expected JSON"))
 }
 
 /// The ledger base URL without a trailing slash, checked to be http(s).
@@ -151,7 +156,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     for f in &args.files {
         let mut bytes = Vec::new();
         std::fs::File::open(f)
-            .and_then(|file| file.take(Limits::default().max_envelope_bytes() as u64 + 1).read_to_end(&mut bytes))
+            .and_then(|file| {
+                file.take(Limits::default().max_envelope_bytes() as u64 + 1)
+                    .read_to_end(&mut bytes)
+            })
             .with_context(|| format!("reading {}", f.display()))?;
         let env = Envelope::from_json(&bytes)
             .with_context(|| format!("{} is not a DSSE envelope", f.display()))?;
@@ -194,10 +202,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             log_key.as_deref().unwrap_or_default(),
             Some(&receipt.proof.log_origin),
         )?;
-        receipt
-            .proof
-            .verify(Some(bytes), &key)
-            .with_context(|| format!("the ledger's proof for {} does not verify", file.display()))?;
+        receipt.proof.verify(Some(bytes), &key).with_context(|| {
+            format!("the ledger's proof for {} does not verify", file.display())
+        })?;
         let mut proof_path = file.clone().into_os_string();
         proof_path.push(".proof.json");
         let proof_path = PathBuf::from(proof_path);

@@ -37,12 +37,18 @@ fn env_json(e: &custody_attest::Envelope) -> Value {
 fn review(key: &SigningKey, manifest: &Digest, n: u64) -> Value {
     let p = ReviewPredicate {
         decision: custody_attest::Decision::Approved,
-        reviewer: Reviewer { key_id: key.key_id() },
+        reviewer: Reviewer {
+            key_id: key.key_id(),
+        },
         source_ref: None,
         comment: Some(format!("bench {n}")),
         reviewed_on: jiff::Timestamp::now(),
     };
-    env_json(&sign_statement(&p.statement(manifest, None), key, KeyIdHint::Custody))
+    env_json(&sign_statement(
+        &p.statement(manifest, None),
+        key,
+        KeyIdHint::Custody,
+    ))
 }
 
 fn post(agent: &ureq::Agent, url: &str, token: &str, envelopes: &[Value]) -> Result<(), String> {
@@ -54,7 +60,12 @@ fn post(agent: &ureq::Agent, url: &str, token: &str, envelopes: &[Value]) -> Res
         .send(&body[..])
         .map_err(|e| e.to_string())?;
     let status = resp.status();
-    let text = resp.body_mut().with_config().limit(256 << 20).read_to_string().unwrap_or_default();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(256 << 20)
+        .read_to_string()
+        .unwrap_or_default();
     if status != 200 {
         return Err(format!("{status}: {}", &text[..text.len().min(300)]));
     }
@@ -89,7 +100,11 @@ fn load_key(path: &str) -> SigningKey {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |i: usize| args.get(i).cloned().unwrap_or_else(|| panic!("missing argument {i}; see the module docs"));
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .unwrap_or_else(|| panic!("missing argument {i}; see the module docs"))
+    };
     let num = |i: usize| arg(i).parse::<u64>().unwrap();
     match arg(1).as_str() {
         "keygen" => {
@@ -97,8 +112,16 @@ fn main() {
             std::fs::create_dir_all(&dir).unwrap();
             for name in ["signer", "base"] {
                 let k = SigningKey::generate(KeyType::Ed25519).unwrap();
-                std::fs::write(dir.join(format!("{name}.pem")), k.to_pkcs8_pem(None).unwrap().as_bytes()).unwrap();
-                std::fs::write(dir.join(format!("{name}.pub")), k.public_key().to_spki_pem()).unwrap();
+                std::fs::write(
+                    dir.join(format!("{name}.pem")),
+                    k.to_pkcs8_pem(None).unwrap().as_bytes(),
+                )
+                .unwrap();
+                std::fs::write(
+                    dir.join(format!("{name}.pub")),
+                    k.public_key().to_spki_pem(),
+                )
+                .unwrap();
             }
         }
         "ingest" => {
@@ -107,12 +130,19 @@ fn main() {
             // Pre-sign so the clients measure the ledger, not ed25519.
             let per_client = ((12_000 * seconds) / clients / batch + 2) as usize;
             let run_id = jiff::Timestamp::now().as_nanosecond();
-            eprintln!("signing {} envelopes...", per_client as u64 * batch * clients);
+            eprintln!(
+                "signing {} envelopes...",
+                per_client as u64 * batch * clients
+            );
             let work: Vec<Vec<Vec<Value>>> = (0..clients)
                 .map(|c| {
                     let m = Digest::sha256_of(format!("bench image {run_id} {c}").as_bytes());
                     (0..per_client)
-                        .map(|b| (0..batch).map(|i| review(&key, &m, b as u64 * batch + i)).collect())
+                        .map(|b| {
+                            (0..batch)
+                                .map(|i| review(&key, &m, b as u64 * batch + i))
+                                .collect()
+                        })
                         .collect()
                 })
                 .collect();
@@ -124,7 +154,13 @@ fn main() {
             let threads: Vec<_> = work
                 .into_iter()
                 .map(|batches| {
-                    let (url, token, lat, done, errors) = (url.clone(), token.clone(), lat.clone(), done.clone(), errors.clone());
+                    let (url, token, lat, done, errors) = (
+                        url.clone(),
+                        token.clone(),
+                        lat.clone(),
+                        done.clone(),
+                        errors.clone(),
+                    );
                     std::thread::spawn(move || {
                         let agent = agent();
                         let mut mine = Vec::new();
@@ -154,7 +190,12 @@ fn main() {
             }
             let elapsed = start.elapsed();
             let lat = Arc::try_unwrap(lat).unwrap().into_inner().unwrap();
-            report(&format!("ingest ({clients} clients x batch {batch})"), lat, done.load(Ordering::Relaxed), elapsed);
+            report(
+                &format!("ingest ({clients} clients x batch {batch})"),
+                lat,
+                done.load(Ordering::Relaxed),
+                elapsed,
+            );
             println!("errors: {}", errors.load(Ordering::Relaxed));
         }
         "seed-images" => {
@@ -170,19 +211,35 @@ fn main() {
                 let comps: Vec<Value> = (0..components)
                     .map(|c| json!({"type": "library", "name": format!("pkg-{c}"), "version": format!("{}.{}.0", seed % 50, c % 10), "purl": purl(seed, c)}))
                     .collect();
-                SbomDocument::from_value(json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": comps}), media_types::CYCLONEDX_JSON)
+                SbomDocument::from_value(
+                    json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": comps}),
+                    media_types::CYCLONEDX_JSON,
+                )
             };
             let layer_env = |diff_ids: &[DiffId], i: usize, seed: u64| {
-                let blob = LayerBlob { digest: diff_ids[i].0.clone(), size: 1, media_type: "application/vnd.oci.image.layer.v1.tar".into() };
-                let p = LayerPredicate::for_stack(diff_ids, i, blob, sbom_of(seed).embedded()).unwrap();
+                let blob = LayerBlob {
+                    digest: diff_ids[i].0.clone(),
+                    size: 1,
+                    media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+                };
+                let p =
+                    LayerPredicate::for_stack(diff_ids, i, blob, sbom_of(seed).embedded()).unwrap();
                 env_json(&sign_statement(&p.statement(), &key, KeyIdHint::Custody))
             };
-            post(&agent, &url, &token, &[layer_env(std::slice::from_ref(&base), 0, 0)]).unwrap();
+            post(
+                &agent,
+                &url,
+                &token,
+                &[layer_env(std::slice::from_ref(&base), 0, 0)],
+            )
+            .unwrap();
             let mut pending = Vec::new();
             for img in 0..images {
                 let mut diff_ids = vec![base.clone()];
                 for l in 1..layers {
-                    diff_ids.push(Digest::sha256_of(format!("image {img} layer {l}").as_bytes()).into());
+                    diff_ids.push(
+                        Digest::sha256_of(format!("image {img} layer {l}").as_bytes()).into(),
+                    );
                 }
                 for l in 1..layers {
                     pending.push(layer_env(&diff_ids, l, img * 100 + l as u64));
@@ -206,23 +263,40 @@ fn main() {
                     layers: diff_ids
                         .iter()
                         .enumerate()
-                        .map(|(i, d)| ProvenanceLayer { index: i as u32, diff_id: d.clone(), chain_id: chains[i].clone(), envelope: None })
+                        .map(|(i, d)| ProvenanceLayer {
+                            index: i as u32,
+                            diff_id: d.clone(),
+                            chain_id: chains[i].clone(),
+                            envelope: None,
+                        })
                         .collect(),
                     image_sbom: None,
                 };
-                pending.push(env_json(&sign_statement(&build.statement(), &key, KeyIdHint::Custody)));
+                pending.push(env_json(&sign_statement(
+                    &build.statement(),
+                    &key,
+                    KeyIdHint::Custody,
+                )));
                 if pending.len() >= 40 {
                     post(&agent, &url, &token, &pending).unwrap();
                     pending.clear();
                 }
                 if img % 1000 == 999 {
-                    eprintln!("seeded {} images in {:.0}s", img + 1, start.elapsed().as_secs_f64());
+                    eprintln!(
+                        "seeded {} images in {:.0}s",
+                        img + 1,
+                        start.elapsed().as_secs_f64()
+                    );
                 }
             }
             if !pending.is_empty() {
                 post(&agent, &url, &token, &pending).unwrap();
             }
-            println!("seeded {images} images ({} component rows) in {:.1}s", (1 + images * (layers as u64 - 1)) * components, start.elapsed().as_secs_f64());
+            println!(
+                "seeded {images} images ({} component rows) in {:.1}s",
+                (1 + images * (layers as u64 - 1)) * components,
+                start.elapsed().as_secs_f64()
+            );
         }
         "proofs" | "purl" => {
             let url = arg(2);
@@ -232,14 +306,22 @@ fn main() {
             let a = agent();
             let size: u64 = {
                 let mut r = a.get(format!("{url}/api/v1/checkpoint")).call().unwrap();
-                r.body_mut().read_json::<Value>().unwrap()["tree_size"].as_u64().unwrap()
+                r.body_mut().read_json::<Value>().unwrap()["tree_size"]
+                    .as_u64()
+                    .unwrap()
             };
             let lat = Arc::new(Mutex::new(Vec::new()));
             let found = Arc::new(AtomicU64::new(0));
             let start = Instant::now();
             let threads: Vec<_> = (0..clients)
                 .map(|c| {
-                    let (url, lat, purl, found, versions) = (url.clone(), lat.clone(), purl.clone(), found.clone(), versions.clone());
+                    let (url, lat, purl, found, versions) = (
+                        url.clone(),
+                        lat.clone(),
+                        purl.clone(),
+                        found.clone(),
+                        versions.clone(),
+                    );
                     std::thread::spawn(move || {
                         let agent = agent();
                         let mut x = 0x9e3779b97f4a7c15u64 ^ c;
@@ -250,21 +332,38 @@ fn main() {
                             x ^= x << 17;
                             let t = Instant::now();
                             let mut resp = match &purl {
-                                None => agent.get(format!("{url}/api/v1/proofs/inclusion?index={}&tree_size={size}", x % size)).call().unwrap(),
+                                None => agent
+                                    .get(format!(
+                                        "{url}/api/v1/proofs/inclusion?index={}&tree_size={size}",
+                                        x % size
+                                    ))
+                                    .call()
+                                    .unwrap(),
                                 Some(p) => {
-                                    let mut req = agent.get(format!("{url}/api/v1/images")).query("purl", p).query("limit", "1000");
+                                    let mut req = agent
+                                        .get(format!("{url}/api/v1/images"))
+                                        .query("purl", p)
+                                        .query("limit", "1000");
                                     if let Some(v) = &versions {
                                         req = req.query("versions", v);
                                     }
                                     req.call().unwrap()
                                 }
                             };
-                            let body = resp.body_mut().with_config().limit(64 << 20).read_to_string().unwrap();
+                            let body = resp
+                                .body_mut()
+                                .with_config()
+                                .limit(64 << 20)
+                                .read_to_string()
+                                .unwrap();
                             mine.push(t.elapsed());
                             assert!(resp.status() == 200, "{body}");
                             if purl.is_some() {
                                 let v: Value = serde_json::from_str(&body).unwrap();
-                                found.fetch_add(v["images"].as_array().map(|a| a.len() as u64).unwrap_or(0), Ordering::Relaxed);
+                                found.fetch_add(
+                                    v["images"].as_array().map(|a| a.len() as u64).unwrap_or(0),
+                                    Ordering::Relaxed,
+                                );
                             }
                         }
                         lat.lock().unwrap().extend(mine);
@@ -277,9 +376,21 @@ fn main() {
             let elapsed = start.elapsed();
             let lat = Arc::try_unwrap(lat).unwrap().into_inner().unwrap();
             let n = lat.len() as u64;
-            report(if purl.is_some() { "images containing purl" } else { "inclusion proofs" }, lat, n, elapsed);
+            report(
+                if purl.is_some() {
+                    "images containing purl"
+                } else {
+                    "inclusion proofs"
+                },
+                lat,
+                n,
+                elapsed,
+            );
             if purl.is_some() {
-                println!("images per answer: {}", found.load(Ordering::Relaxed) / n.max(1));
+                println!(
+                    "images per answer: {}",
+                    found.load(Ordering::Relaxed) / n.max(1)
+                );
             } else {
                 println!("tree size: {size}");
             }

@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::log::LogIdentity;
 use crate::on_db;
 use crate::store::DbNodes;
-use crate::util::{to_u64};
+use crate::util::to_u64;
 
 /// What the audit found.
 #[derive(Debug, Default)]
@@ -79,9 +79,9 @@ pub async fn audit(db: &Db, identity: &LogIdentity) -> Result<AuditReport, Audit
                     .problems
                     .push(format!("checkpoint at tree size {size}: signature: {e}")),
             },
-            (Err(e), _) => report
-                .problems
-                .push(format!("checkpoint at tree size {size}: does not parse: {e}")),
+            (Err(e), _) => report.problems.push(format!(
+                "checkpoint at tree size {size}: does not parse: {e}"
+            )),
             (_, None) => report
                 .problems
                 .push("log key does not give a note verifier".to_owned()),

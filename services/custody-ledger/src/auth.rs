@@ -108,10 +108,13 @@ pub async fn create_token(db: &Db, role: TokenRole, comment: &str) -> Result<Str
 /// How long a token lookup is trusted before the database is asked again.
 const TOKEN_TTL: Duration = Duration::from_secs(5);
 
+/// A token hash's role (None: unknown token) and when it was looked up.
+type TokenCache = HashMap<[u8; 32], (Option<TokenRole>, Instant)>;
+
 /// Token lookups and the rate limiter.
 pub(crate) struct Gatekeeper {
     db: Db,
-    cache: Mutex<HashMap<[u8; 32], (Option<TokenRole>, Instant)>>,
+    cache: Mutex<TokenCache>,
     limiter: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
 }
 
@@ -164,12 +167,19 @@ impl Gatekeeper {
 
 /// Middleware: resolves the caller, charges its rate bucket, and puts [`Caller`] on the
 /// request. A malformed or unknown token is refused here (401) whatever the route.
-pub(crate) async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let header = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("").to_owned());
-    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip().to_string());
+    let peer = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|p| p.0.ip().to_string());
     match resolve(&state, header, peer).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);
@@ -212,5 +222,7 @@ async fn resolve(
 
 /// The caller of a request (set by [`authenticate`]; absent only in a misbuilt router).
 pub(crate) fn caller_of(ext: &axum::http::Extensions) -> Caller {
-    ext.get::<Caller>().cloned().unwrap_or(Caller { role: None })
+    ext.get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller { role: None })
 }

@@ -45,7 +45,8 @@ pub(crate) async fn upload(
     let mut hasher = Sha256Hasher::new();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk: Bytes = chunk.map_err(|e| ApiError::BadRequest(format!("reading the upload: {e}")))?;
+        let chunk: Bytes =
+            chunk.map_err(|e| ApiError::BadRequest(format!("reading the upload: {e}")))?;
         hasher.update(&chunk);
         if hasher.len() > limit {
             return Err(ApiError::TooLarge(format!(
@@ -162,7 +163,9 @@ pub(crate) fn stream(db: Db, digest: &Digest) -> Body {
                     .await
             });
             match row {
-                Ok(Some((data,))) => Some((Ok::<Bytes, std::io::Error>(Bytes::from(data)), seq + 1)),
+                Ok(Some((data,))) => {
+                    Some((Ok::<Bytes, std::io::Error>(Bytes::from(data)), seq + 1))
+                }
                 Ok(None) => None,
                 Err(e) => {
                     tracing::error!(error = %e, "reading blob chunk");
@@ -170,7 +173,6 @@ pub(crate) fn stream(db: Db, digest: &Digest) -> Body {
                 }
             }
         }
-    })
-    .take_while(|r| futures_util::future::ready(r.is_ok() || true));
+    });
     Body::from_stream(chunks)
 }

@@ -115,12 +115,16 @@ pub(crate) fn extract(checked: &CheckedStatement) -> Result<Facts, ApiError> {
             if let Some(manifest) = &prov.manifest {
                 let image = manifest.to_string();
                 for l in &prov.layers {
-                    facts
-                        .image_layers
-                        .push((l.diff_id.to_string(), image.clone(), i64::from(l.index)));
+                    facts.image_layers.push((
+                        l.diff_id.to_string(),
+                        image.clone(),
+                        i64::from(l.index),
+                    ));
                 }
                 if let Some(base) = &prov.base {
-                    facts.image_bases.push((image.clone(), base.manifest.to_string()));
+                    facts
+                        .image_bases
+                        .push((image.clone(), base.manifest.to_string()));
                 }
                 if let Some(sbom) = &prov.image_sbom {
                     facts.blobs.push(BlobRef {
@@ -136,7 +140,11 @@ pub(crate) fn extract(checked: &CheckedStatement) -> Result<Facts, ApiError> {
             // An SBOM attested directly: its components belong to the first subject (an
             // image manifest, or a layer's DiffID).
             let bytes = serde_json::to_vec(checked.predicate()).map_err(ApiError::internal)?;
-            let subject = facts.subjects.first().map(|s| s.0.clone()).unwrap_or_default();
+            let subject = facts
+                .subjects
+                .first()
+                .map(|s| s.0.clone())
+                .unwrap_or_default();
             components(&bytes, "", &subject, &mut facts.components);
             facts.blobs.push(BlobRef {
                 digest: Digest::sha256_of(&bytes),

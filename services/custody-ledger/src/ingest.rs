@@ -11,7 +11,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use custody_attest::{CheckedStatement, Envelope, EnvelopeError, EnvelopeWire, Limits, SignatureWire};
+use custody_attest::{
+    CheckedStatement, Envelope, EnvelopeError, EnvelopeWire, Limits, SignatureWire,
+};
 use custody_log::{Hash, leaf_hash};
 use custody_types::{KeyId, Role, predicate_types as pt};
 use serde::{Deserialize, Serialize};
@@ -98,7 +100,10 @@ fn envelope_error(e: EnvelopeError) -> ApiError {
 
 /// Checks one envelope: shape and base64, signatures by registered keys (all of them), the
 /// in-toto statement and its predicate. Nothing is written; the result goes to the sequencer.
-pub(crate) async fn prepare(wire: EnvelopeWire, signers: &SignerCache) -> Result<Prepared, ApiError> {
+pub(crate) async fn prepare(
+    wire: EnvelopeWire,
+    signers: &SignerCache,
+) -> Result<Prepared, ApiError> {
     let envelope = Envelope::from_wire(wire, &Limits::default()).map_err(envelope_error)?;
     prepare_envelope(envelope, signers).await
 }
@@ -170,6 +175,9 @@ mod tests {
             r#"{"payload":"aGk=","payloadType":"t","signatures":[{"keyid":"","sig":"AQ=="}]}"#
         );
         assert!(canonical_bytes(b"{}").is_err());
-        assert!(canonical_bytes(br#"{"payload":"!","payloadType":"t","signatures":[{"sig":"AQ=="}]}"#).is_err());
+        assert!(
+            canonical_bytes(br#"{"payload":"!","payloadType":"t","signatures":[{"sig":"AQ=="}]}"#)
+                .is_err()
+        );
     }
 }

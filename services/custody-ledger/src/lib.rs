@@ -51,8 +51,8 @@ pub use config::{
 pub use db::{Db, DbError};
 pub use error::ApiError;
 pub use ingest::{WireEnvelope, WireSignature, canonical_bytes};
-pub use query::{ImageCustody, EntrySummary, SearchPage};
 pub use log::{LogIdentity, LogKeyError};
+pub use query::{EntrySummary, ImageCustody, SearchPage};
 pub use query::{Search, SearchParams, parse_search_query};
 pub use server::{serve, shutdown_signal, tls_config};
 pub use signers::{SignerInfo, add_signer, list_signers};
@@ -100,9 +100,11 @@ pub async fn open(args: &MigrateArgs) -> Result<Opened, OpenError> {
         let path = args.db.data_dir.join("log.pub");
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current != identity.public_key_pem() {
-            std::fs::write(&path, identity.public_key_pem()).map_err(|source| OpenError::Write {
-                path: path.display().to_string(),
-                source,
+            std::fs::write(&path, identity.public_key_pem()).map_err(|source| {
+                OpenError::Write {
+                    path: path.display().to_string(),
+                    source,
+                }
             })?;
         }
         Some(path)

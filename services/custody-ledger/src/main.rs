@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use custody_ledger::{
-    ApiConfig, AppState, Cli, Command, MigrateArgs, SignerCommand, TokenCommand,
-};
+use custody_ledger::{ApiConfig, AppState, Cli, Command, MigrateArgs, SignerCommand, TokenCommand};
 
 fn out(line: impl AsRef<str>) {
     let _ = writeln!(std::io::stdout(), "{}", line.as_ref());
@@ -23,7 +21,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = matches!(&cli.command, Command::Serve(c) if c.log_json);
     init_tracing(json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             err(format!("error: starting the runtime: {e}"));
@@ -42,7 +43,9 @@ fn main() -> ExitCode {
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODY_LEDGER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -76,8 +79,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (Some(c), Some(k)) => Some(custody_ledger::tls_config(c, k)?),
                 _ => None,
             };
-            let (state, sequencer) =
-                AppState::new(opened.db.clone(), opened.identity.clone(), ApiConfig::from_serve(&config))?;
+            let (state, sequencer) = AppState::new(
+                opened.db.clone(),
+                opened.identity.clone(),
+                ApiConfig::from_serve(&config),
+            )?;
             let router = custody_ledger::build_router(state);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -110,10 +116,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate(args) => {
             let opened = open(&args).await?;
-            out(format!("database migrated; log {}", opened.identity.origin()));
+            out(format!(
+                "database migrated; log {}",
+                opened.identity.origin()
+            ));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Signer(SignerCommand::Add { db, key, role, comment }) => {
+        Command::Signer(SignerCommand::Add {
+            db,
+            key,
+            role,
+            comment,
+        }) => {
             let opened = open(&MigrateArgs { db, origin: None }).await?;
             let text = std::fs::read_to_string(&key)
                 .with_context(|| format!("reading {}", key.display()))?;
@@ -131,7 +145,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
             for s in list {
-                out(format!("{}\t{}\t{}\t{}\t{}", s.key_id, s.role, s.algorithm, s.created_at, s.comment));
+                out(format!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    s.key_id, s.role, s.algorithm, s.created_at, s.comment
+                ));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -144,7 +161,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => {
-            let opened = open(&MigrateArgs { db: args.db, origin: None }).await?;
+            let opened = open(&MigrateArgs {
+                db: args.db,
+                origin: None,
+            })
+            .await?;
             let report = custody_ledger::audit(&opened.db, &opened.identity).await?;
             for p in &report.problems {
                 out(format!("TAMPERED: {p}"));
@@ -156,7 +177,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.checkpoints_checked,
                 if report.ok() { "ok" } else { "FAILED" }
             ));
-            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

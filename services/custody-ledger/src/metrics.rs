@@ -33,8 +33,9 @@ impl Metrics {
         )?;
         let appended = IntCounter::new("entries_submitted_total", "Envelopes sequenced")?;
         let batches = HistogramVec::new(
-            HistogramOpts::new("append_batch_seconds", "Append transaction time")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+            HistogramOpts::new("append_batch_seconds", "Append transaction time").buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
             &["size_class"],
         )?;
         registry.register(Box::new(requests.clone()))?;
@@ -51,7 +52,13 @@ impl Metrics {
     }
 
     /// Records one finished request.
-    pub(crate) fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub(crate) fn observe_request(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         self.requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();

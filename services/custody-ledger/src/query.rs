@@ -218,12 +218,18 @@ impl TryFrom<SearchParams> for Search {
         let since = p
             .since
             .as_deref()
-            .map(|s| crate::util::parse_time(s).ok_or_else(|| bad(format!("since {:?} is not an RFC 3339 time", truncate(s)))))
+            .map(|s| {
+                crate::util::parse_time(s)
+                    .ok_or_else(|| bad(format!("since {:?} is not an RFC 3339 time", truncate(s))))
+            })
             .transpose()?;
         let until = p
             .until
             .as_deref()
-            .map(|s| crate::util::parse_time(s).ok_or_else(|| bad(format!("until {:?} is not an RFC 3339 time", truncate(s)))))
+            .map(|s| {
+                crate::util::parse_time(s)
+                    .ok_or_else(|| bad(format!("until {:?} is not an RFC 3339 time", truncate(s))))
+            })
             .transpose()?;
         let criterion = if let Some(s) = p.subject {
             let d = Digest::from_str(&s).map_err(|e| bad(e.to_string()))?;
@@ -256,7 +262,10 @@ impl TryFrom<SearchParams> for Search {
 }
 
 /// A purl (with or without version) and optional version constraints.
-pub(crate) fn parse_purl_criterion(purl: &str, versions: Option<&str>) -> Result<Criterion, ApiError> {
+pub(crate) fn parse_purl_criterion(
+    purl: &str,
+    versions: Option<&str>,
+) -> Result<Criterion, ApiError> {
     if purl.len() > 2048 {
         return Err(bad("purl is longer than 2048 characters"));
     }
@@ -267,7 +276,9 @@ pub(crate) fn parse_purl_criterion(purl: &str, versions: Option<&str>) -> Result
     let range = match versions {
         Some(r) => {
             if version.is_some() {
-                return Err(bad("give either a purl with a version or versions, not both"));
+                return Err(bad(
+                    "give either a purl with a version or versions, not both",
+                ));
             }
             Some(VersionRange::parse(&ty, r)?)
         }
@@ -339,9 +350,13 @@ impl VersionRange {
             ]
             .iter()
             .find_map(|(p, op)| part.strip_prefix(p).map(|r| (*op, r.trim())))
-            .ok_or_else(|| bad(format!("version constraint {:?} has no operator (<, <=, >, >=, =, !=)", truncate(part))))?;
-            custody_vuln::version::Version::parse(scheme, rest)
-                .map_err(|e| bad(e.to_string()))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "version constraint {:?} has no operator (<, <=, >, >=, =, !=)",
+                    truncate(part)
+                ))
+            })?;
+            custody_vuln::version::Version::parse(scheme, rest).map_err(|e| bad(e.to_string()))?;
             constraints.push((op, rest.to_owned()));
         }
         if constraints.is_empty() {
@@ -389,9 +404,11 @@ pub(crate) async fn summaries(db: &Db, idxs: &[i64]) -> Result<Vec<EntrySummary>
         let q1 = format!(
             "SELECT idx, leaf_hash, predicate_type, kind, integrated_at FROM entries WHERE idx IN ({list})"
         );
-        let q2 = format!("SELECT entry_idx, digest FROM entry_subjects WHERE entry_idx IN ({list})");
-        let q3 =
-            format!("SELECT entry_idx, key_id, role FROM entry_signers WHERE entry_idx IN ({list})");
+        let q2 =
+            format!("SELECT entry_idx, digest FROM entry_subjects WHERE entry_idx IN ({list})");
+        let q3 = format!(
+            "SELECT entry_idx, key_id, role FROM entry_signers WHERE entry_idx IN ({list})"
+        );
         let (rows, subjects, signers) = on_db!(db, pool => {
             let mut a = sqlx::query_as::<_, EntryRow>(sqlx::AssertSqlSafe(q1.clone()));
             let mut b = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(q2.clone()));
@@ -446,7 +463,8 @@ pub(crate) async fn entry_by_index(db: &Db, index: u64) -> Result<EntryDetail, A
             .fetch_optional(pool)
             .await?
     });
-    let (canonical,) = row.ok_or_else(|| ApiError::NotFound(format!("no entry at index {index}")))?;
+    let (canonical,) =
+        row.ok_or_else(|| ApiError::NotFound(format!("no entry at index {index}")))?;
     let summary = summaries(db, &[idx])
         .await?
         .pop()
@@ -504,30 +522,42 @@ pub(crate) async fn search(db: &Db, s: &Search) -> Result<SearchPage, ApiError> 
     let (sql, key): (String, String) = match &s.criterion {
         Criterion::Subject(d) => {
             let t = time_clause(s, &mut next, "e.integrated_at");
-            (format!(
-                "SELECT e.idx FROM entry_subjects x JOIN entries e ON e.idx = x.entry_idx \
+            (
+                format!(
+                    "SELECT e.idx FROM entry_subjects x JOIN entries e ON e.idx = x.entry_idx \
                  WHERE x.digest = $1 AND x.entry_idx >= $2{t} ORDER BY x.entry_idx LIMIT ${next}"
-            ), d.clone())
+                ),
+                d.clone(),
+            )
         }
         Criterion::Signer(k) => {
             let t = time_clause(s, &mut next, "e.integrated_at");
-            (format!(
-                "SELECT e.idx FROM entry_signers x JOIN entries e ON e.idx = x.entry_idx \
+            (
+                format!(
+                    "SELECT e.idx FROM entry_signers x JOIN entries e ON e.idx = x.entry_idx \
                  WHERE x.key_id = $1 AND x.entry_idx >= $2{t} ORDER BY x.entry_idx LIMIT ${next}"
-            ), k.clone())
+                ),
+                k.clone(),
+            )
         }
         Criterion::PredicateType(p) => {
             let t = time_clause(s, &mut next, "integrated_at");
-            (format!(
-                "SELECT idx FROM entries WHERE predicate_type = $1 AND idx >= $2{t} \
+            (
+                format!(
+                    "SELECT idx FROM entries WHERE predicate_type = $1 AND idx >= $2{t} \
                  ORDER BY idx LIMIT ${next}"
-            ), p.clone())
+                ),
+                p.clone(),
+            )
         }
         Criterion::Time | Criterion::Purl { .. } => {
             let t = time_clause(s, &mut next, "integrated_at");
-            (format!(
-                "SELECT idx FROM entries WHERE $1 = $1 AND idx >= $2{t} ORDER BY idx LIMIT ${next}"
-            ), String::new())
+            (
+                format!(
+                    "SELECT idx FROM entries WHERE $1 = $1 AND idx >= $2{t} ORDER BY idx LIMIT ${next}"
+                ),
+                String::new(),
+            )
         }
     };
     let rows: Vec<(i64,)> = on_db!(db, pool => {
@@ -636,7 +666,8 @@ async fn search_purl(db: &Db, s: &Search) -> Result<SearchPage, ApiError> {
     // With a version range the filter runs here, so scan bounded windows by index.
     for _round in 0..20 {
         let window = (limit as i64 + 1).max(500);
-        let rows = component_rows(db, ty, namespace, name, version.as_deref(), from, window).await?;
+        let rows =
+            component_rows(db, ty, namespace, name, version.as_deref(), from, window).await?;
         let exhausted = (rows.len() as i64) < window;
         let last_idx = rows.last().map(|r| r.entry_idx);
         for r in rows {
@@ -667,7 +698,12 @@ async fn search_purl(db: &Db, s: &Search) -> Result<SearchPage, ApiError> {
     }
     let layers: BTreeSet<String> = hits.iter().map(|h| h.layer.clone()).collect();
     let images = images_of_layers(db, &layers).await?;
-    let idxs: Vec<i64> = hits.iter().map(|h| h.entry_idx).collect::<BTreeSet<_>>().into_iter().collect();
+    let idxs: Vec<i64> = hits
+        .iter()
+        .map(|h| h.entry_idx)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let sums = summaries(db, &idxs).await?;
     let by_idx: BTreeMap<u64, EntrySummary> = sums.into_iter().map(|e| (e.index, e)).collect();
     let mut entries = Vec::new();
@@ -699,7 +735,9 @@ async fn search_purl(db: &Db, s: &Search) -> Result<SearchPage, ApiError> {
 }
 
 /// An image found to contain a component.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq, PartialOrd, Ord,
+)]
 pub(crate) struct ImageHit {
     /// Manifest digest.
     pub image: String,
@@ -728,7 +766,11 @@ pub(crate) async fn images_with_purl(
         return Err(bad("purl required"));
     };
     let v = version.as_deref().unwrap_or("");
-    let version_clause = if version.is_some() { "c.version = $4" } else { "$4 = $4" };
+    let version_clause = if version.is_some() {
+        "c.version = $4"
+    } else {
+        "$4 = $4"
+    };
     let sql = format!(
         "SELECT il.image, c.layer, c.purl, c.entry_idx, c.version FROM components c \
          JOIN image_layers il ON il.diff_id = c.layer \
@@ -808,7 +850,9 @@ const IMAGE_ENTRY_CAP: i64 = 10_000;
 
 /// `GET /api/v1/images/{digest}`.
 pub(crate) async fn image_custody(db: &Db, digest: &str) -> Result<ImageCustody, ApiError> {
-    let digest = Digest::from_str(digest).map_err(|e| bad(e.to_string()))?.to_string();
+    let digest = Digest::from_str(digest)
+        .map_err(|e| bad(e.to_string()))?
+        .to_string();
     let idxs: Vec<(i64,)> = on_db!(db, pool => {
         sqlx::query_as("SELECT entry_idx FROM entry_subjects WHERE digest = $1 ORDER BY entry_idx LIMIT $2")
             .bind(&digest)
@@ -891,9 +935,21 @@ mod tests {
 
     #[test]
     fn search_query_strings_parse_strictly() {
-        assert!(parse_search_query("subject=sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").is_ok());
+        assert!(
+            parse_search_query(
+                "subject=sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            )
+            .is_ok()
+        );
         assert!(parse_search_query("purl=pkg:deb/debian/openssl&versions=%3E%3D3").is_ok());
-        for bad in ["", "subject=x", "bogus=1", "limit=5", "subject=a&subject=b", "purl=pkg:deb/debian/x@1&versions=>1"] {
+        for bad in [
+            "",
+            "subject=x",
+            "bogus=1",
+            "limit=5",
+            "subject=a&subject=b",
+            "purl=pkg:deb/debian/x@1&versions=>1",
+        ] {
             assert!(parse_search_query(bad).is_err(), "{bad}");
         }
     }

@@ -403,13 +403,21 @@ pub(crate) async fn append_batch(
     for (item, placement) in items.iter().zip(placements) {
         let ids = custody_log::inclusion_proof_node_ids(placement.index, size)
             .map_err(ApiError::internal)?;
-        let missing: Vec<NodeId> = ids.iter().filter(|id| !known.contains_key(id)).copied().collect();
+        let missing: Vec<NodeId> = ids
+            .iter()
+            .filter(|id| !known.contains_key(id))
+            .copied()
+            .collect();
         if !missing.is_empty() {
             use custody_log::AsyncNodeReader as _;
-            let fetched = DbNodes(db).read_nodes(&missing).await.map_err(ApiError::internal)?;
+            let fetched = DbNodes(db)
+                .read_nodes(&missing)
+                .await
+                .map_err(ApiError::internal)?;
             known.extend(fetched);
         }
-        let proof = build_inclusion_proof(placement.index, size, &known).map_err(ApiError::internal)?;
+        let proof =
+            build_inclusion_proof(placement.index, size, &known).map_err(ApiError::internal)?;
         receipts.push(Receipt {
             index: placement.index,
             leaf_hash: item.leaf_hash,
@@ -421,4 +429,3 @@ pub(crate) async fn append_batch(
     }
     Ok(receipts)
 }
-

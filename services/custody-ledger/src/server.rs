@@ -105,7 +105,12 @@ pub async fn serve(
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                    let tls = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, %peer, "TLS handshake failed");
@@ -132,7 +137,10 @@ fn service_for(
     router: Router,
     peer: SocketAddr,
 ) -> TowerToHyperService<
-    tower::util::MapRequest<Router, impl FnMut(hyper::Request<Incoming>) -> hyper::Request<Incoming> + Clone>,
+    tower::util::MapRequest<
+        Router,
+        impl FnMut(hyper::Request<Incoming>) -> hyper::Request<Incoming> + Clone,
+    >,
 > {
     let svc = router.map_request(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(PeerAddr(peer));

@@ -84,10 +84,7 @@ impl SignerCache {
                 continue;
             };
             sslib.insert(key.securesystemslib_keyid(), key.key_id());
-            keys.insert(
-                key.key_id(),
-                Signer { key, role },
-            );
+            keys.insert(key.key_id(), Signer { key, role });
         }
         let mut inner = self.inner.write().await;
         inner.keys = keys;
@@ -155,14 +152,15 @@ impl SignerCache {
             self.reload().await?;
             let inner = self.inner.read().await;
             return Self::try_verify(&inner, envelope).map_err(|e| {
-                ApiError::Forbidden(format!("envelope is not signed by registered signer keys: {e}"))
+                ApiError::Forbidden(format!(
+                    "envelope is not signed by registered signer keys: {e}"
+                ))
             });
         }
         Err(ApiError::Forbidden(format!(
             "envelope is not signed by registered signer keys: {failure}"
         )))
     }
-
 }
 
 /// Registers `key` with `role`; registering the same key again with the same role is a

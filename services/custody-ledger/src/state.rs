@@ -88,8 +88,12 @@ impl AppState {
         config: ApiConfig,
     ) -> Result<(AppState, tokio::task::JoinHandle<()>), StateError> {
         let metrics = Metrics::new()?;
-        let (sequencer, handle) =
-            Sequencer::spawn(db.clone(), identity.clone(), config.batch_max, metrics.clone());
+        let (sequencer, handle) = Sequencer::spawn(
+            db.clone(),
+            identity.clone(),
+            config.batch_max,
+            metrics.clone(),
+        );
         let state = AppState {
             inner: Arc::new(Inner {
                 signers: SignerCache::new(db.clone()),

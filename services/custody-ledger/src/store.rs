@@ -26,7 +26,11 @@ pub(crate) fn node_filter(count: usize) -> String {
         if i > 0 {
             sql.push_str(" OR ");
         }
-        sql.push_str(&format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2));
+        sql.push_str(&format!(
+            "(level = ${} AND idx = ${})",
+            2 * i + 1,
+            2 * i + 2
+        ));
     }
     sql
 }
@@ -113,7 +117,9 @@ pub(crate) async fn checkpoint_at(
     let root = custody_log::root_at_async(&DbNodes(db), size)
         .await
         .map_err(proof_error)?;
-    let note = identity.sign_checkpoint(size, root).map_err(ApiError::internal)?;
+    let note = identity
+        .sign_checkpoint(size, root)
+        .map_err(ApiError::internal)?;
     on_db!(db, pool => {
         sqlx::query(
             "INSERT INTO checkpoints (tree_size, root_hash, note, created_at) \

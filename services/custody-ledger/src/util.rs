@@ -14,7 +14,9 @@ pub(crate) fn format_millis(ms: i64) -> String {
 
 /// Parses an RFC 3339 timestamp into stored milliseconds.
 pub(crate) fn parse_time(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
 }
 
 /// A u64 index or size as a database BIGINT, refusing values beyond i64.

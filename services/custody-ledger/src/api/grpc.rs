@@ -88,14 +88,29 @@ impl Ledger for GrpcLedger {
         }
         let mut prepared = Vec::with_capacity(envelopes.len());
         for env in envelopes {
-            let sigs = env.signatures.into_iter().map(|s| (s.keyid, s.sig)).collect();
+            let sigs = env
+                .signatures
+                .into_iter()
+                .map(|s| (s.keyid, s.sig))
+                .collect();
             prepared.push(
-                ingest::prepare_decoded(&env.payload_type, &env.payload, sigs, &self.state.inner.signers)
-                    .await
-                    .map_err(st)?,
+                ingest::prepare_decoded(
+                    &env.payload_type,
+                    &env.payload,
+                    sigs,
+                    &self.state.inner.signers,
+                )
+                .await
+                .map_err(st)?,
             );
         }
-        let receipts = self.state.inner.sequencer.submit(prepared).await.map_err(st)?;
+        let receipts = self
+            .state
+            .inner
+            .sequencer
+            .submit(prepared)
+            .await
+            .map_err(st)?;
         let receipts = receipts
             .into_iter()
             .map(|r| pb::Receipt {
@@ -124,7 +139,8 @@ impl Ledger for GrpcLedger {
         let index = match request.into_inner().key {
             Some(pb::get_entry_request::Key::Index(i)) => i,
             Some(pb::get_entry_request::Key::LeafHash(h)) => {
-                let h = Hash::from_slice(&h).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let h =
+                    Hash::from_slice(&h).map_err(|e| Status::invalid_argument(e.to_string()))?;
                 query::index_of_leaf(db, &h).await.map_err(st)?
             }
             None => return Err(Status::invalid_argument("give index or leaf_hash")),
@@ -250,7 +266,9 @@ impl Ledger for GrpcLedger {
     ) -> Result<Response<pb::ImageCustody>, Status> {
         self.read(&request)?;
         let digest = request.into_inner().digest;
-        let v = query::image_custody(self.state.db(), &digest).await.map_err(st)?;
+        let v = query::image_custody(self.state.db(), &digest)
+            .await
+            .map_err(st)?;
         let list = |v: Vec<query::EntrySummary>| v.into_iter().map(summary).collect();
         Ok(Response::new(pb::ImageCustody {
             digest: v.digest,

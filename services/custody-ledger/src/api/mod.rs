@@ -12,7 +12,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -58,7 +60,8 @@ async fn not_found() -> ApiError {
 
 async fn timeout_to_json(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
-    if resp.status() == StatusCode::REQUEST_TIMEOUT && resp.headers().get("content-type").is_none() {
+    if resp.status() == StatusCode::REQUEST_TIMEOUT && resp.headers().get("content-type").is_none()
+    {
         return (
             StatusCode::REQUEST_TIMEOUT,
             axum::Json(serde_json::json!({"error": {"code": "timeout", "message": "request took too long"}})),
@@ -73,7 +76,10 @@ pub fn build_router(state: AppState) -> Router {
     let cfg = state.inner.config.clone();
     let blob_routes = Router::new()
         .route("/api/v1/blobs", post(rest::post_blob))
-        .route("/api/v1/blobs/{digest}", put(rest::put_blob).get(rest::get_blob))
+        .route(
+            "/api/v1/blobs/{digest}",
+            put(rest::put_blob).get(rest::get_blob),
+        )
         .with_state(state.clone())
         .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(
@@ -83,7 +89,10 @@ pub fn build_router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/entries", post(rest::submit))
         .route("/api/v1/entries/{index}", get(rest::get_entry))
-        .route("/api/v1/entries/by-hash/{leaf_hash}", get(rest::get_entry_by_hash))
+        .route(
+            "/api/v1/entries/by-hash/{leaf_hash}",
+            get(rest::get_entry_by_hash),
+        )
         .route("/api/v1/proofs/inclusion", get(rest::inclusion))
         .route("/api/v1/proofs/consistency", get(rest::consistency))
         .route("/api/v1/checkpoint", get(rest::checkpoint))
@@ -92,7 +101,10 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/v1/search", get(rest::search))
         .route("/api/v1/images", get(rest::images))
         .route("/api/v1/images/{digest}", get(rest::image))
-        .route("/api/v1/admin/signers", post(rest::add_signer).get(rest::list_signers))
+        .route(
+            "/api/v1/admin/signers",
+            post(rest::add_signer).get(rest::list_signers),
+        )
         .route("/openapi.json", get(rest::openapi))
         .with_state(state.clone())
         .merge(tonic::service::Routes::new(grpc::service(state.clone())).into_axum_router())
@@ -106,9 +118,10 @@ pub fn build_router(state: AppState) -> Router {
         .route("/readyz", get(rest::readyz))
         .route("/metrics", get(rest::metrics))
         .with_state(state.clone());
-    let authed = api
-        .merge(blob_routes)
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate));
+    let authed = api.merge(blob_routes).layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::authenticate,
+    ));
     authed
         .merge(open)
         .fallback(not_found)

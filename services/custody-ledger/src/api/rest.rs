@@ -81,8 +81,15 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
         Ok(())
     } else {
         Err(ApiError::UnsupportedMediaType(format!(
@@ -163,9 +170,19 @@ pub(crate) struct SubmitResponse {
 
 pub(crate) fn receipt_json(state: &AppState, r: Receipt) -> ApiResult<ReceiptJson> {
     let signed = SignedCheckpoint::parse(&r.checkpoint).map_err(ApiError::internal)?;
-    let verifier = state.identity().vkey().parse::<custody_log::VerifierKey>().ok();
-    let proof = EntryProof::new(r.index, r.leaf_hash, r.proof.path, &signed, verifier.as_ref())
-        .map_err(ApiError::internal)?;
+    let verifier = state
+        .identity()
+        .vkey()
+        .parse::<custody_log::VerifierKey>()
+        .ok();
+    let proof = EntryProof::new(
+        r.index,
+        r.leaf_hash,
+        r.proof.path,
+        &signed,
+        verifier.as_ref(),
+    )
+    .map_err(ApiError::internal)?;
     Ok(ReceiptJson {
         index: r.index,
         leaf_hash: r.leaf_hash.to_hex(),
@@ -188,7 +205,10 @@ fn check_read(state: &AppState, ext: &axum::http::Extensions) -> ApiResult<()> {
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn submit(State(state): State<AppState>, req: Request) -> ApiResult<Json<SubmitResponse>> {
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    req: Request,
+) -> ApiResult<Json<SubmitResponse>> {
     caller(req.extensions()).require_writer()?;
     require_json(req.headers())?;
     let bytes = Bytes::from_request(req, &state)
@@ -298,9 +318,14 @@ pub(crate) async fn inclusion(
         _ => return Err(ApiError::BadRequest("give index or leaf_hash".into())),
     };
     let size = parse_u64("tree_size", p.tree_size.as_deref())?;
-    let (proof, leaf, note, _) = store::inclusion(state.db(), state.identity(), index, size).await?;
+    let (proof, leaf, note, _) =
+        store::inclusion(state.db(), state.identity(), index, size).await?;
     let signed = SignedCheckpoint::parse(&note).map_err(ApiError::internal)?;
-    let verifier = state.identity().vkey().parse::<custody_log::VerifierKey>().ok();
+    let verifier = state
+        .identity()
+        .vkey()
+        .parse::<custody_log::VerifierKey>()
+        .ok();
     Ok(Json(
         EntryProof::new(index, leaf, proof.path, &signed, verifier.as_ref())
             .map_err(ApiError::internal)?,
@@ -345,7 +370,8 @@ pub(crate) async fn consistency(
     check_read(&state, req.extensions())?;
     let first = parse_u64("first", p.first.as_deref())?;
     let second = parse_u64("second", p.second.as_deref())?;
-    let (proof, a, b, note) = store::consistency(state.db(), state.identity(), first, second).await?;
+    let (proof, a, b, note) =
+        store::consistency(state.db(), state.identity(), first, second).await?;
     Ok(Json(ConsistencyJson {
         first: proof.old_size,
         second: proof.new_size,
@@ -371,7 +397,10 @@ pub(crate) struct CheckpointJson {
 
 /// Latest signed checkpoint (JSON).
 #[utoipa::path(get, path = "/api/v1/checkpoint", responses((status = 200, body = CheckpointJson)))]
-pub(crate) async fn checkpoint(State(state): State<AppState>, req: Request) -> ApiResult<Json<CheckpointJson>> {
+pub(crate) async fn checkpoint(
+    State(state): State<AppState>,
+    req: Request,
+) -> ApiResult<Json<CheckpointJson>> {
     check_read(&state, req.extensions())?;
     let (size, _) = store::head(state.db()).await?;
     let (note, root) = store::checkpoint_at(state.db(), state.identity(), size).await?;
@@ -385,7 +414,10 @@ pub(crate) async fn checkpoint(State(state): State<AppState>, req: Request) -> A
 
 /// Latest signed checkpoint as the bare C2SP note (text/plain), as tlog tooling fetches it.
 #[utoipa::path(get, path = "/checkpoint", responses((status = 200, body = String, content_type = "text/plain")))]
-pub(crate) async fn checkpoint_text(State(state): State<AppState>, req: Request) -> ApiResult<Response> {
+pub(crate) async fn checkpoint_text(
+    State(state): State<AppState>,
+    req: Request,
+) -> ApiResult<Response> {
     check_read(&state, req.extensions())?;
     let (size, _) = store::head(state.db()).await?;
     let (note, _) = store::checkpoint_at(state.db(), state.identity(), size).await?;
@@ -528,7 +560,11 @@ async fn upload(
     }
     let body: Body = req.into_body();
     let info = blobs::upload(state.db(), body, digest.as_ref(), &media_type, limit).await?;
-    let status = if info.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if info.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(info)).into_response())
 }
 
@@ -572,7 +608,10 @@ pub(crate) struct AddSigner {
 #[utoipa::path(post, path = "/api/v1/admin/signers", request_body = AddSigner,
     responses((status = 200, body = SignerInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn add_signer(State(state): State<AppState>, req: Request) -> ApiResult<Json<SignerInfo>> {
+pub(crate) async fn add_signer(
+    State(state): State<AppState>,
+    req: Request,
+) -> ApiResult<Json<SignerInfo>> {
     caller(req.extensions()).require_admin()?;
     let ApiJson(body): ApiJson<AddSigner> = ApiJson::from_request(req, &state).await?;
     let key = custody_attest::PublicKey::from_text(&body.public_key)
@@ -590,7 +629,10 @@ pub(crate) async fn add_signer(State(state): State<AppState>, req: Request) -> A
 #[utoipa::path(get, path = "/api/v1/admin/signers",
     responses((status = 200, body = Vec<SignerInfo>), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub(crate) async fn list_signers(State(state): State<AppState>, req: Request) -> ApiResult<Json<Vec<SignerInfo>>> {
+pub(crate) async fn list_signers(
+    State(state): State<AppState>,
+    req: Request,
+) -> ApiResult<Json<Vec<SignerInfo>>> {
     caller(req.extensions()).require_admin()?;
     Ok(Json(signers::list_signers(state.db()).await?))
 }
@@ -627,7 +669,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 

@@ -16,8 +16,6 @@ use sqlx::sqlite::{
 
 use crate::config::DbArgs;
 
-
-
 /// Migrations of the SQLite schema, embedded in the binary.
 pub(crate) static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 /// Migrations of the PostgreSQL schema, embedded in the binary.
@@ -143,7 +141,10 @@ impl Db {
         .map_err(|e| format!("database unreachable: {e}"))?;
         for m in migrator.iter() {
             if !applied.iter().any(|(v,)| *v == m.version) {
-                return Err(format!("migration {} ({}) not applied", m.version, m.description));
+                return Err(format!(
+                    "migration {} ({}) not applied",
+                    m.version, m.description
+                ));
             }
         }
         Ok(())

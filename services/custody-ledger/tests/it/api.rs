@@ -9,33 +9,41 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_returns_proofs_that_two_verifiers_accept() {
-    on_engines("submit_returns_proofs", ApiConfig::default(), |l| async move {
-        let m = digest("image-1");
-        let one = review(&l.keys.reviewer, &m, 1);
-        let r = l.submit(std::slice::from_ref(&one)).await;
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0]["index"], 0);
-        assert_eq!(r[0]["created"], true);
-        let (size, _) = check_receipt(&l, &r[0], Some(&one));
-        assert_eq!(size, 1);
+    on_engines(
+        "submit_returns_proofs",
+        ApiConfig::default(),
+        |l| async move {
+            let m = digest("image-1");
+            let one = review(&l.keys.reviewer, &m, 1);
+            let r = l.submit(std::slice::from_ref(&one)).await;
+            assert_eq!(r.len(), 1);
+            assert_eq!(r[0]["index"], 0);
+            assert_eq!(r[0]["created"], true);
+            let (size, _) = check_receipt(&l, &r[0], Some(&one));
+            assert_eq!(size, 1);
 
-        // A batch: consecutive indexes, each proof valid under the batch's checkpoint.
-        let batch: Vec<_> = (2..12).map(|n| review(&l.keys.reviewer2, &m, n)).collect();
-        let r = l.submit(&batch).await;
-        for (i, (rec, env)) in r.iter().zip(&batch).enumerate() {
-            assert_eq!(rec["index"], 1 + i as u64);
-            let (size, _) = check_receipt(&l, rec, Some(env));
-            assert_eq!(size, 11);
-        }
-        assert_eq!(l.tree_size().await, 11);
+            // A batch: consecutive indexes, each proof valid under the batch's checkpoint.
+            let batch: Vec<_> = (2..12).map(|n| review(&l.keys.reviewer2, &m, n)).collect();
+            let r = l.submit(&batch).await;
+            for (i, (rec, env)) in r.iter().zip(&batch).enumerate() {
+                assert_eq!(rec["index"], 1 + i as u64);
+                let (size, _) = check_receipt(&l, rec, Some(env));
+                assert_eq!(size, 11);
+            }
+            assert_eq!(l.tree_size().await, 11);
 
-        // The single-envelope body form works too.
-        let (s, v) = l
-            .post_json("/api/v1/entries", Some(&l.writer), &review(&l.keys.reviewer, &m, 99))
-            .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        assert_eq!(v["entries"][0]["index"], 11);
-    })
+            // The single-envelope body form works too.
+            let (s, v) = l
+                .post_json(
+                    "/api/v1/entries",
+                    Some(&l.writer),
+                    &review(&l.keys.reviewer, &m, 99),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_eq!(v["entries"][0]["index"], 11);
+        },
+    )
     .await;
 }
 
@@ -128,21 +136,37 @@ async fn tokens_gate_writes_and_optionally_reads() {
         let body = json!({"envelopes": [env]});
         let (s, v) = l.post_json("/api/v1/entries", None, &body).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
-        let (s, _) = l.post_json("/api/v1/entries", Some(&l.auditor), &body).await;
+        let (s, _) = l
+            .post_json("/api/v1/entries", Some(&l.auditor), &body)
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
-        let (s, _) = l.post_json("/api/v1/entries", Some("cl_not-a-token"), &body).await;
+        let (s, _) = l
+            .post_json("/api/v1/entries", Some("cl_not-a-token"), &body)
+            .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         // Reads need a token in auditor mode; health and the log key do not.
         let (s, _) = l.get("/api/v1/checkpoint").await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         let (s, _, _) = l
-            .raw(axum::http::Method::GET, "/api/v1/checkpoint", Some(&l.auditor), None, vec![])
+            .raw(
+                axum::http::Method::GET,
+                "/api/v1/checkpoint",
+                Some(&l.auditor),
+                None,
+                vec![],
+            )
             .await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(l.get("/healthz").await.0, StatusCode::OK);
         assert_eq!(l.get("/readyz").await.0, StatusCode::OK);
         let (s, _, _) = l
-            .raw(axum::http::Method::GET, "/api/v1/log-key", Some(&l.auditor), None, vec![])
+            .raw(
+                axum::http::Method::GET,
+                "/api/v1/log-key",
+                Some(&l.auditor),
+                None,
+                vec![],
+            )
             .await;
         assert_eq!(s, StatusCode::OK);
     })
@@ -167,18 +191,28 @@ async fn proofs_at_every_size_and_consistency_between_all_checkpoints() {
         for size in 1..=n {
             for index in 0..size {
                 let (s, v) = l
-                    .get(&format!("/api/v1/proofs/inclusion?index={index}&tree_size={size}"))
+                    .get(&format!(
+                        "/api/v1/proofs/inclusion?index={index}&tree_size={size}"
+                    ))
                     .await;
                 assert_eq!(s, StatusCode::OK, "{v}");
                 let proof: custody_log::EntryProof = serde_json::from_value(v).unwrap();
                 let checked = proof.verify(None, &l.verifier()).unwrap();
-                assert!(sigstore_inclusion(&proof.leaf_hash, index, size, &proof.audit_path, &checked.checkpoint.root()));
+                assert!(sigstore_inclusion(
+                    &proof.leaf_hash,
+                    index,
+                    size,
+                    &proof.audit_path,
+                    &checked.checkpoint.root()
+                ));
             }
         }
         // Every pair of checkpoints handed out is consistent.
         for (i, (a, ra)) in checkpoints.iter().enumerate() {
             for (b, rb) in &checkpoints[i..] {
-                let (s, v) = l.get(&format!("/api/v1/proofs/consistency?first={a}&second={b}")).await;
+                let (s, v) = l
+                    .get(&format!("/api/v1/proofs/consistency?first={a}&second={b}"))
+                    .await;
                 assert_eq!(s, StatusCode::OK, "{v}");
                 let path: Vec<Hash> = v["hashes"]
                     .as_array()
@@ -196,14 +230,24 @@ async fn proofs_at_every_size_and_consistency_between_all_checkpoints() {
         let (s, v) = l.get("/api/v1/entries/3").await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["envelope"], envs[3]);
-        let (s, v2) = l.get(&format!("/api/v1/entries/by-hash/{}", v["leaf_hash"].as_str().unwrap())).await;
+        let (s, v2) = l
+            .get(&format!(
+                "/api/v1/entries/by-hash/{}",
+                v["leaf_hash"].as_str().unwrap()
+            ))
+            .await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v2["index"], 3);
         // The text checkpoint is the same note as the JSON one.
         let (_, cp) = l.get("/api/v1/checkpoint").await;
-        let (s, text, _) = l.raw(axum::http::Method::GET, "/checkpoint", None, None, vec![]).await;
+        let (s, text, _) = l
+            .raw(axum::http::Method::GET, "/checkpoint", None, None, vec![])
+            .await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!(String::from_utf8(text).unwrap(), cp["checkpoint"].as_str().unwrap());
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            cp["checkpoint"].as_str().unwrap()
+        );
     })
     .await;
 }
@@ -246,23 +290,43 @@ async fn service_endpoints_openapi_metrics_log_key() {
     on_engines("service", ApiConfig::default(), |l| async move {
         let (s, doc) = l.get("/openapi.json").await;
         assert_eq!(s, StatusCode::OK);
-        for path in ["/api/v1/entries", "/api/v1/proofs/inclusion", "/api/v1/search", "/api/v1/images/{digest}"] {
+        for path in [
+            "/api/v1/entries",
+            "/api/v1/proofs/inclusion",
+            "/api/v1/search",
+            "/api/v1/images/{digest}",
+        ] {
             assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
         }
         let (s, key) = l.get("/api/v1/log-key").await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(key["origin"], "custody.test/ledger");
-        assert!(key["public_key_pem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert!(
+            key["public_key_pem"]
+                .as_str()
+                .unwrap()
+                .starts_with("-----BEGIN PUBLIC KEY-----")
+        );
         let v: custody_log::VerifierKey = key["vkey"].as_str().unwrap().parse().unwrap();
         assert_eq!(v.name().as_str(), "custody.test/ledger");
         l.submit(&[review(&l.keys.reviewer, &digest("m"), 1)]).await;
-        let (s, text, _) = l.raw(axum::http::Method::GET, "/metrics", None, None, vec![]).await;
+        let (s, text, _) = l
+            .raw(axum::http::Method::GET, "/metrics", None, None, vec![])
+            .await;
         assert_eq!(s, StatusCode::OK);
         let text = String::from_utf8(text).unwrap();
-        assert!(text.contains("custody_ledger_entries_submitted_total 1"), "{text}");
+        assert!(
+            text.contains("custody_ledger_entries_submitted_total 1"),
+            "{text}"
+        );
         assert!(text.contains("custody_ledger_http_requests_total"));
-        let (_, _, headers) = l.raw(axum::http::Method::GET, "/healthz", None, None, vec![]).await;
-        assert!(headers.get("x-request-id").is_some(), "every response carries its request id");
+        let (_, _, headers) = l
+            .raw(axum::http::Method::GET, "/healthz", None, None, vec![])
+            .await;
+        assert!(
+            headers.get("x-request-id").is_some(),
+            "every response carries its request id"
+        );
     })
     .await;
 }

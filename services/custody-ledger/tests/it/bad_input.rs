@@ -8,12 +8,32 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-async fn expect_error(l: &Ledger, method: Method, uri: &str, ct: Option<&str>, body: Vec<u8>, want: StatusCode) {
+async fn expect_error(
+    l: &Ledger,
+    method: Method,
+    uri: &str,
+    ct: Option<&str>,
+    body: Vec<u8>,
+    want: StatusCode,
+) {
     let (s, b, _) = l.raw(method.clone(), uri, Some(&l.writer), ct, body).await;
-    assert_eq!(s, want, "{} {method} {uri}: {}", l.engine, String::from_utf8_lossy(&b));
-    let v: Value = serde_json::from_slice(&b)
-        .unwrap_or_else(|_| panic!("{method} {uri}: error body is not JSON: {}", String::from_utf8_lossy(&b)));
-    assert!(v["error"]["code"].is_string() && v["error"]["message"].is_string(), "{v}");
+    assert_eq!(
+        s,
+        want,
+        "{} {method} {uri}: {}",
+        l.engine,
+        String::from_utf8_lossy(&b)
+    );
+    let v: Value = serde_json::from_slice(&b).unwrap_or_else(|_| {
+        panic!(
+            "{method} {uri}: error body is not JSON: {}",
+            String::from_utf8_lossy(&b)
+        )
+    });
+    assert!(
+        v["error"]["code"].is_string() && v["error"]["message"].is_string(),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,31 +96,80 @@ async fn malformed_submissions_get_json_4xx_and_write_nothing() {
 async fn bad_reads_get_json_4xx_and_injections_are_inert() {
     on_engines("bad_reads", ApiConfig::default(), |l| async move {
         let m = digest("img");
-        l.submit(&[review(&l.keys.reviewer, &m, 1), review(&l.keys.reviewer, &m, 2)]).await;
+        l.submit(&[
+            review(&l.keys.reviewer, &m, 1),
+            review(&l.keys.reviewer, &m, 2),
+        ])
+        .await;
         let g = Method::GET;
         for (uri, want) in [
-            ("/api/v1/proofs/inclusion?index=5&tree_size=2", StatusCode::BAD_REQUEST),
-            ("/api/v1/proofs/inclusion?index=0&tree_size=3", StatusCode::BAD_REQUEST),
+            (
+                "/api/v1/proofs/inclusion?index=5&tree_size=2",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/proofs/inclusion?index=0&tree_size=3",
+                StatusCode::BAD_REQUEST,
+            ),
             ("/api/v1/proofs/inclusion?index=-1", StatusCode::BAD_REQUEST),
-            ("/api/v1/proofs/inclusion?index=99999999999999999999999", StatusCode::BAD_REQUEST),
+            (
+                "/api/v1/proofs/inclusion?index=99999999999999999999999",
+                StatusCode::BAD_REQUEST,
+            ),
             ("/api/v1/proofs/inclusion", StatusCode::BAD_REQUEST),
-            ("/api/v1/proofs/inclusion?index=0&bogus=1", StatusCode::BAD_REQUEST),
-            ("/api/v1/proofs/consistency?first=0&second=2", StatusCode::BAD_REQUEST),
-            ("/api/v1/proofs/consistency?first=3&second=2", StatusCode::BAD_REQUEST),
-            ("/api/v1/proofs/consistency?first=1&second=3", StatusCode::BAD_REQUEST),
+            (
+                "/api/v1/proofs/inclusion?index=0&bogus=1",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/proofs/consistency?first=0&second=2",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/proofs/consistency?first=3&second=2",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/proofs/consistency?first=1&second=3",
+                StatusCode::BAD_REQUEST,
+            ),
             ("/api/v1/entries/7", StatusCode::NOT_FOUND),
             ("/api/v1/entries/-1", StatusCode::BAD_REQUEST),
             ("/api/v1/entries/abc", StatusCode::BAD_REQUEST),
             ("/api/v1/entries/by-hash/zz", StatusCode::BAD_REQUEST),
             ("/api/v1/search?subject=x&limit=-1", StatusCode::BAD_REQUEST),
-            ("/api/v1/search?predicate_type=x&limit=0", StatusCode::BAD_REQUEST),
-            ("/api/v1/search?predicate_type=x&limit=1000000", StatusCode::BAD_REQUEST),
-            ("/api/v1/search?predicate_type=x&cursor=-5", StatusCode::BAD_REQUEST),
-            ("/api/v1/search?predicate_type=x&cursor=18446744073709551616", StatusCode::BAD_REQUEST),
-            ("/api/v1/search?subject=sha256:1%27%20OR%201=1--", StatusCode::BAD_REQUEST),
-            ("/api/v1/search?signer=%27;DROP%20TABLE%20entries;--", StatusCode::BAD_REQUEST),
-            ("/api/v1/search?purl=%27%20OR%20%271%27=%271", StatusCode::BAD_REQUEST),
-            ("/api/v1/search?purl=pkg:deb/debian/x&versions=%3E1;DROP", StatusCode::BAD_REQUEST),
+            (
+                "/api/v1/search?predicate_type=x&limit=0",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/search?predicate_type=x&limit=1000000",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/search?predicate_type=x&cursor=-5",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/search?predicate_type=x&cursor=18446744073709551616",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/search?subject=sha256:1%27%20OR%201=1--",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/search?signer=%27;DROP%20TABLE%20entries;--",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/search?purl=%27%20OR%20%271%27=%271",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/search?purl=pkg:deb/debian/x&versions=%3E1;DROP",
+                StatusCode::BAD_REQUEST,
+            ),
             ("/api/v1/search", StatusCode::BAD_REQUEST),
             ("/api/v1/search?subject=a&signer=b", StatusCode::BAD_REQUEST),
             ("/api/v1/search?since=yesterday", StatusCode::BAD_REQUEST),
@@ -110,12 +179,20 @@ async fn bad_reads_get_json_4xx_and_injections_are_inert() {
             ("/nope", StatusCode::NOT_FOUND),
         ] {
             let (s, b, _) = l.raw(g.clone(), uri, None, None, vec![]).await;
-            assert_eq!(s, want, "{} {uri}: {}", l.engine, String::from_utf8_lossy(&b));
+            assert_eq!(
+                s,
+                want,
+                "{} {uri}: {}",
+                l.engine,
+                String::from_utf8_lossy(&b)
+            );
             let v: Value = serde_json::from_slice(&b).unwrap_or_else(|_| panic!("{uri}: not JSON"));
             assert!(v["error"]["code"].is_string(), "{uri}: {v}");
         }
         // A predicate type full of SQL is just a string that matches nothing.
-        let (s, v) = l.get("/api/v1/search?predicate_type=x%27%20OR%20%271%27=%271").await;
+        let (s, v) = l
+            .get("/api/v1/search?predicate_type=x%27%20OR%20%271%27=%271")
+            .await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["entries"].as_array().unwrap().len(), 0);
         assert_eq!(l.tree_size().await, 2);
@@ -134,7 +211,15 @@ async fn rate_limit_answers_429_with_json() {
     on_engines("rate_limit", config, |l| async move {
         let mut limited = 0;
         for _ in 0..20 {
-            let (s, b, _) = l.raw(Method::GET, "/api/v1/checkpoint", Some(&l.auditor), None, vec![]).await;
+            let (s, b, _) = l
+                .raw(
+                    Method::GET,
+                    "/api/v1/checkpoint",
+                    Some(&l.auditor),
+                    None,
+                    vec![],
+                )
+                .await;
             if s == StatusCode::TOO_MANY_REQUESTS {
                 let v: Value = serde_json::from_slice(&b).unwrap();
                 assert_eq!(v["error"]["code"], "rate_limited");
@@ -142,7 +227,11 @@ async fn rate_limit_answers_429_with_json() {
             }
         }
         assert!(limited > 0, "20 quick requests at 2/s must hit the limit");
-        assert_eq!(l.get("/healthz").await.0, StatusCode::OK, "health is not rate limited");
+        assert_eq!(
+            l.get("/healthz").await.0,
+            StatusCode::OK,
+            "health is not rate limited"
+        );
     })
     .await;
 }

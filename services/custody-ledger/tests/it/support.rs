@@ -33,15 +33,15 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub(crate) async fn cleanup(self) {
-        if let Some((admin, name)) = &self.pg {
-            if let Ok(pool) = sqlx::PgPool::connect(admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                )))
-                .execute(&pool)
-                .await;
-                pool.close().await;
-            }
+        if let Some((admin, name)) = &self.pg
+            && let Ok(pool) = sqlx::PgPool::connect(admin).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
+            pool.close().await;
         }
     }
 }
@@ -129,7 +129,10 @@ pub(crate) struct Ledger {
     pub(crate) auditor: String,
 }
 
-pub(crate) async fn open_ledger(url: &str, config: ApiConfig) -> (Db, LogIdentity, AppState, Router) {
+pub(crate) async fn open_ledger(
+    url: &str,
+    config: ApiConfig,
+) -> (Db, LogIdentity, AppState, Router) {
     let dir = tempfile::tempdir().unwrap();
     let args = MigrateArgs {
         db: custody_ledger::DbArgs {
@@ -156,11 +159,19 @@ impl Ledger {
             (&keys.reviewer, Role::Reviewer),
             (&keys.reviewer2, Role::Reviewer),
         ] {
-            custody_ledger::add_signer(&db, k.public_key(), role, "test").await.unwrap();
+            custody_ledger::add_signer(&db, k.public_key(), role, "test")
+                .await
+                .unwrap();
         }
-        let writer = custody_ledger::create_token(&db, TokenRole::Writer, "t").await.unwrap();
-        let admin = custody_ledger::create_token(&db, TokenRole::Admin, "t").await.unwrap();
-        let auditor = custody_ledger::create_token(&db, TokenRole::Auditor, "t").await.unwrap();
+        let writer = custody_ledger::create_token(&db, TokenRole::Writer, "t")
+            .await
+            .unwrap();
+        let admin = custody_ledger::create_token(&db, TokenRole::Admin, "t")
+            .await
+            .unwrap();
+        let auditor = custody_ledger::create_token(&db, TokenRole::Auditor, "t")
+            .await
+            .unwrap();
         Ledger {
             engine: engine.name,
             router,
@@ -197,7 +208,13 @@ impl Ledger {
             .unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
         (status, bytes, headers)
     }
 
@@ -206,7 +223,12 @@ impl Ledger {
         (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 
-    pub(crate) async fn post_json(&self, uri: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+    pub(crate) async fn post_json(
+        &self,
+        uri: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, Value) {
         let (s, b, _) = self
             .raw(
                 Method::POST,
@@ -222,7 +244,11 @@ impl Ledger {
     /// Submits envelopes as writer; asserts success; returns the receipts.
     pub(crate) async fn submit(&self, envelopes: &[Value]) -> Vec<Value> {
         let (s, v) = self
-            .post_json("/api/v1/entries", Some(&self.writer), &json!({ "envelopes": envelopes }))
+            .post_json(
+                "/api/v1/entries",
+                Some(&self.writer),
+                &json!({ "envelopes": envelopes }),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{}: submit failed: {v}", self.engine);
         v["entries"].as_array().unwrap().clone()
@@ -260,12 +286,18 @@ pub(crate) fn env_json(env: &custody_attest::Envelope) -> Value {
 pub(crate) fn review(key: &SigningKey, manifest: &Digest, n: u64) -> Value {
     let p = ReviewPredicate {
         decision: custody_attest::Decision::Approved,
-        reviewer: Reviewer { key_id: key.key_id() },
+        reviewer: Reviewer {
+            key_id: key.key_id(),
+        },
         source_ref: None,
         comment: Some(format!("review {n}")),
         reviewed_on: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
     };
-    env_json(&sign_statement(&p.statement(manifest, None), key, KeyIdHint::Securesystemslib))
+    env_json(&sign_statement(
+        &p.statement(manifest, None),
+        key,
+        KeyIdHint::Securesystemslib,
+    ))
 }
 
 pub(crate) fn digest(s: &str) -> Digest {
@@ -293,7 +325,11 @@ pub(crate) fn layer(key: &SigningKey, diff_ids: &[DiffId], index: usize, purls: 
         media_type: "application/vnd.oci.image.layer.v1.tar".into(),
     };
     let p = LayerPredicate::for_stack(diff_ids, index, blob, doc.embedded()).unwrap();
-    env_json(&sign_statement(&p.statement(), key, KeyIdHint::Securesystemslib))
+    env_json(&sign_statement(
+        &p.statement(),
+        key,
+        KeyIdHint::Securesystemslib,
+    ))
 }
 
 /// A custody build provenance for an image of `diff_ids` (the first `base_layers` from `base`).
@@ -337,7 +373,11 @@ pub(crate) fn provenance(
             .collect(),
         image_sbom: None,
     };
-    env_json(&sign_statement(&build.statement(), key, KeyIdHint::Securesystemslib))
+    env_json(&sign_statement(
+        &build.statement(),
+        key,
+        KeyIdHint::Securesystemslib,
+    ))
 }
 
 /// Digest of an envelope as the ledger and provenance name it.
@@ -372,7 +412,13 @@ impl CryptoProvider for Sha2Only {
         }
     }
 
-    fn verify_raw(&self, _: SigningScheme, _: &[u8], _: &[u8], _: &[u8]) -> sigstore_crypto::Result<()> {
+    fn verify_raw(
+        &self,
+        _: SigningScheme,
+        _: &[u8],
+        _: &[u8],
+        _: &[u8],
+    ) -> sigstore_crypto::Result<()> {
         Err(SigstoreError::UnsupportedAlgorithm("hash only".into()))
     }
 
@@ -394,7 +440,13 @@ fn sig(h: &Hash) -> Sha256Hash {
     Sha256Hash::new(h.to_bytes())
 }
 
-pub(crate) fn sigstore_inclusion(leaf: &Hash, index: u64, size: u64, path: &[Hash], root: &Hash) -> bool {
+pub(crate) fn sigstore_inclusion(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    path: &[Hash],
+    root: &Hash,
+) -> bool {
     INSTALL.call_once(|| {
         let _ = install_default_provider(&PROVIDER);
     });
@@ -402,7 +454,13 @@ pub(crate) fn sigstore_inclusion(leaf: &Hash, index: u64, size: u64, path: &[Has
     sigstore_merkle::verify_inclusion_proof(&sig(leaf), index, size, &path, &sig(root)).is_ok()
 }
 
-pub(crate) fn sigstore_consistency(old: u64, new: u64, path: &[Hash], r1: &Hash, r2: &Hash) -> bool {
+pub(crate) fn sigstore_consistency(
+    old: u64,
+    new: u64,
+    path: &[Hash],
+    r1: &Hash,
+    r2: &Hash,
+) -> bool {
     INSTALL.call_once(|| {
         let _ = install_default_provider(&PROVIDER);
     });
@@ -412,7 +470,11 @@ pub(crate) fn sigstore_consistency(old: u64, new: u64, path: &[Hash], r1: &Hash,
 
 /// Checks a receipt's entry proof with custody-log and with sigstore-merkle; returns the
 /// verified checkpoint's (size, root).
-pub(crate) fn check_receipt(ledger: &Ledger, receipt: &Value, envelope: Option<&Value>) -> (u64, Hash) {
+pub(crate) fn check_receipt(
+    ledger: &Ledger,
+    receipt: &Value,
+    envelope: Option<&Value>,
+) -> (u64, Hash) {
     let proof: custody_log::EntryProof = serde_json::from_value(receipt["proof"].clone()).unwrap();
     let canonical = envelope.map(|e| {
         custody_attest::Envelope::from_json(&serde_json::to_vec(e).unwrap())
