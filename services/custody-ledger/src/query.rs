@@ -661,6 +661,7 @@ async fn search_purl(db: &Db, s: &Search) -> Result<SearchPage, ApiError> {
     };
     let limit = s.limit as usize;
     let mut hits: Vec<ComponentHit> = Vec::new();
+    let mut distinct_entries: BTreeSet<i64> = BTreeSet::new();
     let mut from = to_i64(s.cursor).unwrap_or(i64::MAX);
     let mut next_cursor = None;
     // With a version range the filter runs here, so scan bounded windows by index.
@@ -674,14 +675,12 @@ async fn search_purl(db: &Db, s: &Search) -> Result<SearchPage, ApiError> {
             if range.as_ref().is_some_and(|rg| !rg.matches(&r.version)) {
                 continue;
             }
-            if s.since.is_some() || s.until.is_some() {
-                // Filtered below with the entries' times.
-            }
-            let distinct_entries: BTreeSet<i64> = hits.iter().map(|h| h.entry_idx).collect();
+            // Time bounds are applied below, with the entries' times.
             if distinct_entries.len() == limit && !distinct_entries.contains(&r.entry_idx) {
                 next_cursor = Some(to_u64(r.entry_idx));
                 break;
             }
+            distinct_entries.insert(r.entry_idx);
             hits.push(r);
         }
         if next_cursor.is_some() || exhausted {

@@ -126,7 +126,7 @@ CREATE TABLE components (
     image     TEXT    NOT NULL
 );
 CREATE INDEX components_by_purl ON components (purl, entry_idx);
-CREATE INDEX components_by_name ON components (purl_type, name, namespace);
+CREATE INDEX components_by_name ON components (purl_type, name, namespace, version);
 CREATE INDEX components_by_entry ON components (entry_idx);
 
 -- An image's layers as its build provenance lists them (position = index in rootfs).
