@@ -40,6 +40,8 @@ pub struct Review {
     pub object: String,
     /// Every container image.
     pub images: Vec<ImageRef>,
+    /// `request.dryRun`: nothing may be recorded.
+    pub dry_run: bool,
 }
 
 /// Where the pod spec of each supported kind lives.
@@ -122,6 +124,7 @@ pub fn parse_review(body: &Value) -> Result<Review, AdmissionError> {
         kind,
         object: format!("{namespace}/{name}"),
         images,
+        dry_run: req.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 

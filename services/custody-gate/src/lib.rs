@@ -238,8 +238,9 @@ impl Gate {
         })
     }
 
-    /// Decides about one image by digest (blocking: call from the blocking pool).
-    pub fn decide(&self, digest: &Digest) -> Result<Decision, GateError> {
+    /// Decides about one image by digest (blocking: call from the blocking pool), recording
+    /// the decision in the ledger when `record` (never for an admission dry run).
+    pub fn decide(&self, digest: &Digest, record: bool) -> Result<Decision, GateError> {
         let started = std::time::Instant::now();
         let trusted = self
             .trusted
@@ -291,7 +292,9 @@ impl Gate {
         if let Some(next) = &decision.next_state {
             self.advance(next);
         }
-        self.record(&decision);
+        if record {
+            self.record(&decision);
+        }
         Ok(decision)
     }
 
@@ -368,8 +371,12 @@ fn error_json(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn decide_blocking(gate: Arc<Gate>, digest: Digest) -> Result<Decision, GateError> {
-    tokio::task::spawn_blocking(move || gate.decide(&digest))
+async fn decide_blocking(
+    gate: Arc<Gate>,
+    digest: Digest,
+    record: bool,
+) -> Result<Decision, GateError> {
+    tokio::task::spawn_blocking(move || gate.decide(&digest, record))
         .await
         .map_err(|e| GateError::Internal(e.to_string()))?
 }
@@ -400,7 +407,7 @@ async fn verify_api(State(gate): State<Arc<Gate>>, body: axum::body::Bytes) -> R
             );
         }
     };
-    match decide_blocking(gate, digest).await {
+    match decide_blocking(gate, digest, true).await {
         Ok(d) => (StatusCode::OK, Json(d)).into_response(),
         Err(e) => error_json(StatusCode::BAD_GATEWAY, "undecided", &e.to_string()),
     }
@@ -442,7 +449,7 @@ async fn validate(State(gate): State<Arc<Gate>>, body: axum::body::Bytes) -> Res
             ));
             continue;
         };
-        match decide_blocking(gate.clone(), digest).await {
+        match decide_blocking(gate.clone(), digest, !review.dry_run).await {
             Ok(d) if d.allowed => {}
             Ok(d) => denials.push(format!(
                 "container {} ({}): {}",
