@@ -871,12 +871,37 @@ fn vex_waiver(
         .filter(|w| matches!(w.status, VexStatus::NotAffected | VexStatus::Fixed))
 }
 
+/// How many components the scan could not evaluate, as custody scan records it
+/// (`custody.unevaluated[]` and `custody.summary.unevaluated`, the larger of the two) or as a
+/// plain top-level `unevaluated[]`. `None` when the scan does not say.
 fn unevaluated_count(predicate: &Value) -> Option<usize> {
-    predicate
-        .get("unevaluated")
-        .or_else(|| predicate.get("scanner").and_then(|s| s.get("unevaluated")))
+    let listed = predicate
+        .pointer("/custody/unevaluated")
+        .or_else(|| predicate.get("unevaluated"))
         .and_then(Value::as_array)
-        .map(Vec::len)
+        .map(Vec::len);
+    let counted = predicate
+        .pointer("/custody/summary/unevaluated")
+        .and_then(Value::as_u64)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    match (listed, counted) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0).max(b.unwrap_or(0))),
+    }
+}
+
+/// The SBOM a scan covers: its `sbom` subject, else custody scan's `custody.sbom.digest`;
+/// when both are present they must agree.
+fn scanned_sbom(subject: Option<&Digest>, predicate: &Value) -> Option<Digest> {
+    let inner: Option<Digest> = predicate
+        .pointer("/custody/sbom/digest")
+        .and_then(Value::as_str)
+        .and_then(|d| d.parse().ok());
+    match (subject, inner) {
+        (Some(s), Some(i)) if *s != i => None,
+        (Some(s), _) => Some(s.clone()),
+        (None, i) => i,
+    }
 }
 
 fn rule_scan(
@@ -908,7 +933,8 @@ fn rule_scan(
             ));
             continue;
         };
-        match (image_sbom, &s.sbom) {
+        let scanned = scanned_sbom(s.sbom.as_ref(), seen.atts[*i].statement.predicate());
+        match (image_sbom, &scanned) {
             (Some(want), Some(have)) if want == have => covering.push((si, key)),
             (want, have) => problems.push(format!(
                 "scan log#{} covers SBOM {}, not the image's SBOM {}",
