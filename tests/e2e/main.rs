@@ -5,4 +5,5 @@
 mod attest;
 mod ledger;
 mod sbom;
+mod scan;
 mod verify;
