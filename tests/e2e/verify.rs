@@ -950,3 +950,188 @@ fn bad_input_is_exit_2_never_an_allow() {
         "{stdout}"
     );
 }
+
+/// A `custody-ledger serve` on a free loopback port, killed on drop.
+struct Ledger {
+    child: std::process::Child,
+    url: String,
+    data: PathBuf,
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ledger_cmd(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(custody_testkit::binary("custody-ledger"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "custody-ledger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn start_ledger(w: &World) -> Ledger {
+    let data = w.path("ledger");
+    ledger_cmd(&data, &["migrate", "--origin", "custody.e2e/ledger"]);
+    for (file, role) in [
+        ("base.pub", "base-library"),
+        ("ci.pub", "builder"),
+        ("scanner.pub", "scanner"),
+        ("alice.pub", "reviewer"),
+        ("bob.pub", "reviewer"),
+    ] {
+        let key = w.path("keys").join(file);
+        ledger_cmd(
+            &data,
+            &["signer", "add", key.to_str().unwrap(), "--role", role],
+        );
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(custody_testkit::binary("custody-ledger"))
+        .args(["serve", "--listen", &listen, "--data-dir"])
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&listen).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ledger {
+        child,
+        url: format!("http://{listen}"),
+        data,
+    }
+}
+
+#[test]
+fn online_verification_bundling_and_offline_verification_with_no_ledger_running() {
+    let Some(mut w) = world() else { return };
+    let mut ledger = start_ledger(&w);
+    let token = ledger_cmd(&ledger.data, &["token", "create", "--role", "writer"]);
+    let token = token.split_whitespace().last().unwrap().to_owned();
+    let envs = w.path("envs");
+    fs::create_dir_all(&envs).unwrap();
+    let submit = |entries: &[Envelope], from: usize| {
+        let files: Vec<PathBuf> = entries
+            .iter()
+            .enumerate()
+            .skip(from)
+            .map(|(i, e)| {
+                let p = envs.join(format!("{i:02}.json"));
+                fs::write(&p, e.to_json()).unwrap();
+                p
+            })
+            .collect();
+        let out = Command::new(custody())
+            .arg("submit")
+            .args(&files)
+            .args(["--ledger", &ledger.url, "--token", &token])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "submit: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    submit(&w.entries, 0);
+    // The policy trusts the ledger's own key file (PEM) and origin.
+    let policy = fs::read_to_string(w.path("policy.yaml")).unwrap().replace(
+        "log_key: keys/log.vkey",
+        &format!(
+            "log_key: {}\nlog_origin: custody.e2e/ledger",
+            ledger.data.join("log.pub").display()
+        ),
+    );
+    fs::write(w.path("policy.yaml"), policy).unwrap();
+    let state = w.path("gate-state.json");
+    let policy_path = w.path("policy.yaml");
+    let online = |image: &str, extra: &[&str]| {
+        let out = Command::new(custody())
+            .args(["verify", image, "--policy"])
+            .arg(&policy_path)
+            .args(["--ledger", &ledger.url, "--output", "json", "--state"])
+            .arg(&state)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let app = w.app.path.display().to_string();
+    let out = online(&app, &[]);
+    assert_eq!(out.0, 0, "{}\n{}", out.1, out.2);
+    let d: Value = serde_json::from_str(&out.1).unwrap();
+    assert_eq!(d["evidenceSource"]["kind"], "ledger");
+    // The log grows; the next decision proves consistency with the state it left.
+    let before = w.entries.len();
+    w.entries
+        .push(review(&w.base.digest, &w.keys.alice, "another image"));
+    submit(&w.entries, before);
+    let out = online(&app, &[]);
+    assert_eq!(out.0, 0, "{}\n{}", out.1, out.2);
+    let s: Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    assert_eq!(s["size"], json!(w.entries.len()));
+    // An offline bundle, then the ledger goes away.
+    let bundle = w.path("offline.json");
+    let out = Command::new(custody())
+        .args([
+            "bundle",
+            &w.app.digest.to_string(),
+            "--ledger",
+            &ledger.url,
+            "-o",
+        ])
+        .arg(&bundle)
+        .arg("--image")
+        .arg(&w.app.path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bundle: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = ledger.child.kill();
+    let _ = ledger.child.wait();
+    let out = Command::new(custody())
+        .args(["verify", &w.app.digest.to_string(), "--policy"])
+        .arg(w.path("policy.yaml"))
+        .arg("--bundle")
+        .arg(&bundle)
+        .env_remove("CUSTODY_LEDGER_URL")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And the online path now fails closed.
+    let out = online(&app, &[]);
+    assert_eq!(out.0, 2, "{}", out.2);
+}
