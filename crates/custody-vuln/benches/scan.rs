@@ -10,6 +10,8 @@
 //! `CUSTODY_TESTDATA` must point at ../shared/testdata (the SBOM is built from the image's
 //! ground truth). Run: `CUSTODY_TESTDATA=../shared/testdata cargo bench -p custody-vuln`.
 
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -57,7 +59,7 @@ fn record(i: usize) -> serde_json::Value {
         "Go",
         "crates.io",
     ];
-    let (eco, name) = if i % 100 == 0 {
+    let (eco, name) = if i.is_multiple_of(100) {
         let (e, n) = IMAGE_PACKAGES[(i / 100) % IMAGE_PACKAGES.len()];
         (e.to_owned(), n.to_owned())
     } else {

@@ -397,9 +397,10 @@ impl AdvisoryDb {
             let (Some(peek), Some(stored)) = (l.peek, l.stored) else {
                 continue;
             };
-            if let Some((id, modified, kept_withdrawn)) = &kept {
-                if *id == peek.id {
-                    c.warnings.push(Warning {
+            if let Some((id, modified, kept_withdrawn)) = &kept
+                && *id == peek.id
+            {
+                c.warnings.push(Warning {
                         source: l.source.into_string(),
                         id: Some(peek.id),
                         kind: WarningKind::DuplicateId,
@@ -409,8 +410,7 @@ impl AdvisoryDb {
                             peek.modified
                         ),
                     });
-                    continue;
-                }
+                continue;
             }
             kept = Some((peek.id.clone(), peek.modified, peek.withdrawn));
             if peek.withdrawn {

@@ -370,10 +370,10 @@ fn distro_target(
         .filter(|v| !v.is_empty())
         .map(|v| {
             let mut v = v.to_owned();
-            if let Some(rel) = c.property(TRIVY_SRC_RELEASE).filter(|r| !r.is_empty()) {
-                if !v.ends_with(&format!("-{rel}")) {
-                    v = format!("{v}-{rel}");
-                }
+            if let Some(rel) = c.property(TRIVY_SRC_RELEASE).filter(|r| !r.is_empty())
+                && !v.ends_with(&format!("-{rel}"))
+            {
+                v = format!("{v}-{rel}");
             }
             match c
                 .property(TRIVY_SRC_EPOCH)

@@ -18,7 +18,10 @@ fn good(id: &str) -> Vec<u8> {
     )
 }
 
-fn zip_with(path: &std::path::Path, entries: &[(&str, &dyn Fn(&mut dyn Write))]) {
+/// Writes one archive entry's content.
+type Fill<'a> = &'a dyn Fn(&mut dyn Write);
+
+fn zip_with(path: &std::path::Path, entries: &[(&str, Fill<'_>)]) {
     let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     let opts = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -56,13 +59,11 @@ fn a_zip_bomb_is_refused() {
     let write_good = move |w: &mut dyn Write| w.write_all(&g).unwrap();
     // 40 entries of 8 MiB that compress to a few KiB each: 320 MiB from a small archive.
     let bomb = zeros(8 << 20);
-    let mut entries: Vec<(String, &dyn Fn(&mut dyn Write))> =
-        vec![("good.json".into(), &write_good)];
+    let mut entries: Vec<(String, Fill<'_>)> = vec![("good.json".into(), &write_good)];
     for i in 0..40 {
         entries.push((format!("bomb-{i}.json"), &bomb));
     }
-    let refs: Vec<(&str, &dyn Fn(&mut dyn Write))> =
-        entries.iter().map(|(n, f)| (n.as_str(), *f)).collect();
+    let refs: Vec<(&str, Fill<'_>)> = entries.iter().map(|(n, f)| (n.as_str(), *f)).collect();
     zip_with(&path, &refs);
     assert!(std::fs::metadata(&path).unwrap().len() < 4 << 20);
     let limits = LoadLimits {
@@ -81,10 +82,7 @@ fn too_many_entries_are_refused() {
     let g = good("PYSEC-0000-1");
     let w = move |out: &mut dyn Write| out.write_all(&g).unwrap();
     let names: Vec<String> = (0..50).map(|i| format!("{i}.json")).collect();
-    let refs: Vec<(&str, &dyn Fn(&mut dyn Write))> = names
-        .iter()
-        .map(|n| (n.as_str(), &w as &dyn Fn(&mut dyn Write)))
-        .collect();
+    let refs: Vec<(&str, Fill<'_>)> = names.iter().map(|n| (n.as_str(), &w as Fill<'_>)).collect();
     zip_with(&path, &refs);
     let limits = LoadLimits {
         max_entries: 10,

@@ -3,6 +3,9 @@
 //! debian-py-node image scanned with exact expected findings, hostile databases and SBOMs,
 //! and the predicate / VEX / SARIF artefacts.
 
+// Helpers outside #[test] functions unwrap too: a failed step is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod hostile;
