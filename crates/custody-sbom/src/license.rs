@@ -186,18 +186,25 @@ fn debian_id(short: &str) -> String {
         "perl" => return "Artistic-1.0-Perl OR GPL-1.0+".to_owned(),
         "zlib" => Some("Zlib".into()),
         "cc0" => Some("CC0-1.0".into()),
-        "bsd-2-clause" => Some("BSD-2-Clause".into()),
-        "bsd-3-clause" => Some("BSD-3-Clause".into()),
+        "bsd-2-clause" | "bsd-2" => Some("BSD-2-Clause".into()),
+        "bsd-3-clause" | "bsd-3" => Some("BSD-3-Clause".into()),
         "bsd-4-clause" => Some("BSD-4-Clause".into()),
         "apache-2" => Some("Apache-2.0".into()),
         "mpl-1.1" | "mpl-2.0" | "mpl-1.0" => Some(base.to_ascii_uppercase()),
+        "mpl-2" => Some("MPL-2.0".into()),
+        // GFDL without invariant sections: SPDX has a variant id for it.
+        "gfdl-niv-1.1" | "gfdl-niv-1.2" | "gfdl-niv-1.3" => {
+            let v = &base[9..];
+            let suffix = if plus.is_empty() { "only" } else { "or-later" };
+            return format!("GFDL-{v}-no-invariants-{suffix}");
+        }
         _ => None,
     };
     if let Some(m) = mapped {
         return format!("{m}{plus}");
     }
     // GPL-2, LGPL-2.1, AGPL-3, GFDL-1.3 → versioned SPDX ids (GPL-2.0, LGPL-2.1, …).
-    for family in ["GPL", "LGPL", "AGPL", "GFDL", "GFDL-NIV"] {
+    for family in ["GPL", "LGPL", "AGPL", "GFDL"] {
         if let Some(version) = base
             .strip_prefix(family)
             .and_then(|r| r.strip_prefix('-'))
@@ -324,6 +331,16 @@ mod tests {
             spdx("GPL-2.0-or-later OR Artistic-1.0-Perl")
         );
         assert_eq!(debian("Zlib"), spdx("Zlib"));
+        assert_eq!(debian("GFDL-NIV-1.3"), spdx("GFDL-1.3-no-invariants-only"));
+        assert_eq!(
+            debian("GFDL-NIV-1.3+"),
+            spdx("GFDL-1.3-no-invariants-or-later")
+        );
+        assert_eq!(
+            debian("Apache-2.0 or BSD-2"),
+            spdx("Apache-2.0 OR BSD-2-Clause")
+        );
+        assert_eq!(debian("MPL-2"), spdx("MPL-2.0"));
         assert_eq!(debian("public-domain"), named("public-domain"));
         assert_eq!(
             debian("GPL-2+ with OpenSSL exception"),
