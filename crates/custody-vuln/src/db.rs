@@ -17,6 +17,8 @@ use std::sync::{Mutex, OnceLock};
 
 use custody_types::Digest;
 use jiff::Timestamp;
+use miniz_oxide::inflate::TINFLStatus;
+use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
@@ -513,7 +515,7 @@ impl AdvisoryDb {
                     return Ok(std::borrow::Cow::Borrowed(raw));
                 }
                 let mut out = Vec::new();
-                let mut d = flate2::Decompress::new(false);
+                let mut d = Box::<DecompressorOxide>::default();
                 match inflate(&mut d, raw, &mut out, *size, *size)? {
                     true => Ok(std::borrow::Cow::Owned(out)),
                     false => Err("entry expands past its declared size".to_owned()),
@@ -769,7 +771,7 @@ fn read_zip(
 /// thousands of small deflated entries, and a fresh decoder per entry costs more than the
 /// inflating itself.
 struct Inflater {
-    decompress: flate2::Decompress,
+    decompress: Box<DecompressorOxide>,
     raw: Vec<u8>,
     out: Vec<u8>,
     source: String,
@@ -778,7 +780,7 @@ struct Inflater {
 impl Inflater {
     fn new() -> Inflater {
         Inflater {
-            decompress: flate2::Decompress::new(false),
+            decompress: Box::default(),
             raw: Vec::new(),
             out: Vec::new(),
             source: String::new(),
@@ -786,37 +788,35 @@ impl Inflater {
     }
 }
 
-/// Inflates `raw` into `out`, stopping past `limit` bytes: `Ok(false)` when the entry
-/// expands beyond it, whatever its header claimed.
+/// Inflates `raw` into `out` in one pass: the whole output buffer is the window, sized from
+/// the entry's declared size, so nothing is reset or copied per entry. `Ok(false)` when the
+/// entry expands past `limit`, whatever its header claimed (a lying header costs one retry
+/// with a `limit`-sized buffer).
 fn inflate(
-    d: &mut flate2::Decompress,
+    d: &mut DecompressorOxide,
     raw: &[u8],
     out: &mut Vec<u8>,
     hint: u64,
     limit: u64,
 ) -> Result<bool, String> {
-    d.reset(false);
-    out.clear();
-    let cap = limit.saturating_add(1);
-    out.reserve(hint.min(cap) as usize + 64);
+    let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+    let mut size = hint.min(limit) as usize + 1;
     loop {
-        if out.len() as u64 >= cap {
-            return Ok(false);
-        }
-        if out.len() == out.capacity() {
-            let grow = (out.len().max(4096) as u64).min(cap - out.len() as u64);
-            out.reserve_exact(grow as usize);
-        }
-        let (in_before, out_before) = (d.total_in(), d.total_out());
-        let input = raw.get(in_before as usize..).unwrap_or_default();
-        let status = d
-            .decompress_vec(input, out, flate2::FlushDecompress::Finish)
-            .map_err(|e| format!("corrupt deflate data: {e}"))?;
-        if status == flate2::Status::StreamEnd {
-            return Ok(out.len() as u64 <= limit);
-        }
-        if d.total_in() == in_before && d.total_out() == out_before && out.len() < out.capacity() {
-            return Err("truncated deflate data".to_owned());
+        d.init();
+        out.clear();
+        out.resize(size, 0);
+        let (status, _, written) = decompress(d, raw, out, 0, flags);
+        match status {
+            TINFLStatus::Done => {
+                out.truncate(written);
+                return Ok(written as u64 <= limit);
+            }
+            TINFLStatus::HasMoreOutput if (size as u64) <= limit => size = limit as usize + 1,
+            TINFLStatus::HasMoreOutput => return Ok(false),
+            TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
+                return Err("truncated deflate data".to_owned());
+            }
+            other => return Err(format!("corrupt deflate data ({other:?})")),
         }
     }
 }
