@@ -226,13 +226,14 @@ fn main() {
                     LayerPredicate::for_stack(diff_ids, i, blob, sbom_of(seed).embedded()).unwrap();
                 env_json(&sign_statement(&p.statement(), &key, KeyIdHint::Custody))
             };
-            post(
-                &agent,
-                &url,
-                &token,
-                &[layer_env(std::slice::from_ref(&base), 0, 0)],
-            )
-            .unwrap();
+            let digest_of = |v: &Value| {
+                custody_attest::Envelope::from_json(&serde_json::to_vec(v).unwrap())
+                    .unwrap()
+                    .digest()
+            };
+            let base_env = layer_env(std::slice::from_ref(&base), 0, 0);
+            let base_digest = digest_of(&base_env);
+            post(&agent, &url, &token, &[base_env]).unwrap();
             let mut pending = Vec::new();
             for img in 0..images {
                 let mut diff_ids = vec![base.clone()];
@@ -241,8 +242,12 @@ fn main() {
                         Digest::sha256_of(format!("image {img} layer {l}").as_bytes()).into(),
                     );
                 }
+                // The provenance names every layer attestation by envelope digest.
+                let mut envelopes = vec![base_digest.clone()];
                 for l in 1..layers {
-                    pending.push(layer_env(&diff_ids, l, img * 100 + l as u64));
+                    let env = layer_env(&diff_ids, l, img * 100 + l as u64);
+                    envelopes.push(digest_of(&env));
+                    pending.push(env);
                 }
                 let chains = chain_ids(&diff_ids);
                 let t = jiff::Timestamp::now();
@@ -267,7 +272,7 @@ fn main() {
                             index: i as u32,
                             diff_id: d.clone(),
                             chain_id: chains[i].clone(),
-                            envelope: None,
+                            envelope: Some(envelopes[i].clone()),
                         })
                         .collect(),
                     image_sbom: None,
