@@ -163,7 +163,7 @@ fn provenance(
     image_sbom: Option<&Digest>,
     role: Role,
     key: &SigningKey,
-    now: Timestamp,
+    _now: Timestamp,
 ) -> Envelope {
     let chains = chain_ids(&img.diff_ids);
     let build = ImageBuild {

@@ -698,8 +698,8 @@ fn rule_base(
             Some(&base.manifest),
         ));
     }
-    for pos in 0..base.diff_ids.len().min(chosen_layers.len()) {
-        if chosen_layers[pos].is_none() {
+    for (pos, chosen) in chosen_layers.iter().enumerate().take(base.diff_ids.len()) {
+        if chosen.is_none() {
             problems.push(format!(
                 "base layer {pos} has no attestation by a {} key",
                 roles_text(roles)
