@@ -245,7 +245,7 @@ fn main() {
                 // The provenance names every layer attestation by envelope digest.
                 let mut envelopes = vec![base_digest.clone()];
                 for l in 1..layers {
-                    let env = layer_env(&diff_ids, l, img * 100 + l as u64);
+                    let env = layer_env(&diff_ids, l, img * 31 + l as u64);
                     envelopes.push(digest_of(&env));
                     pending.push(env);
                 }

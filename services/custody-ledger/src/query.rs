@@ -748,6 +748,27 @@ pub(crate) struct ImageHit {
     pub entry: u64,
 }
 
+/// The distinct versions recorded for a package (an index-only scan).
+async fn recorded_versions(
+    db: &Db,
+    ty: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<String>, ApiError> {
+    let rows: Vec<(String,)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT DISTINCT version FROM components \
+             WHERE purl_type = $1 AND name = $2 AND namespace = $3 LIMIT 100000",
+        )
+        .bind(ty)
+        .bind(name)
+        .bind(namespace)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
 /// "Which recorded images contain this package?" (bounded to `limit` images).
 pub(crate) async fn images_with_purl(
     db: &Db,
@@ -764,11 +785,26 @@ pub(crate) async fn images_with_purl(
     else {
         return Err(bad("purl required"));
     };
-    let v = version.as_deref().unwrap_or("");
-    let version_clause = if version.is_some() {
-        "c.version = $4"
-    } else {
-        "$4 = $4"
+    // Which recorded versions qualify: the one given, every one, or those in the range
+    // (compared here, in the ecosystem's order, over the few distinct versions the index
+    // holds), so the row query below is always an index lookup by exact version.
+    let versions: Option<Vec<String>> = match (version, range) {
+        (Some(v), _) => Some(vec![v.clone()]),
+        (None, None) => None,
+        (None, Some(r)) => Some(
+            recorded_versions(db, ty, namespace, name)
+                .await?
+                .into_iter()
+                .filter(|v| r.matches(v))
+                .collect(),
+        ),
+    };
+    if versions.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let version_clause = match &versions {
+        Some(vs) => format!("c.version IN ({})", placeholders(5, vs.len())),
+        None => "TRUE".to_owned(),
     };
     let sql = format!(
         "SELECT il.image, c.layer, c.purl, c.entry_idx, c.version FROM components c \
@@ -777,18 +813,19 @@ pub(crate) async fn images_with_purl(
          UNION ALL \
          SELECT c.image, c.layer, c.purl, c.entry_idx, c.version FROM components c \
          WHERE c.purl_type = $1 AND c.name = $2 AND c.namespace = $3 AND {version_clause} \
-         AND c.image <> '' LIMIT $5"
+         AND c.image <> '' LIMIT $4"
     );
     let cap = i64::from(MAX_LIMIT) * 50;
     let rows: Vec<(String, String, String, i64, String)> = on_db!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .bind(ty)
             .bind(name)
             .bind(namespace)
-            .bind(v)
-            .bind(cap)
-            .fetch_all(pool)
-            .await?
+            .bind(cap);
+        for v in versions.iter().flatten() {
+            q = q.bind(v.as_str());
+        }
+        q.fetch_all(pool).await?
     });
     let mut seen = BTreeMap::new();
     for (image, layer, purl, entry, version) in rows {
