@@ -277,6 +277,9 @@ pub struct Policy {
     keys: Vec<TrustedKey>,
     extra_keys: Vec<TrustedKey>,
     rules: Rules,
+    /// Every key's usual keyid hints (custody key ID, securesystemslib key ID) to the keys,
+    /// so that finding the key for a signature is a lookup, not a hash per key.
+    hints: std::collections::HashMap<String, Vec<PublicKey>>,
 }
 
 /// Reads a key file named in the policy: given the path as written, returns its text or why
@@ -334,6 +337,22 @@ impl Policy {
     /// only as VEX signers).
     pub fn all_keys(&self) -> impl Iterator<Item = &TrustedKey> {
         self.keys.iter().chain(self.extra_keys.iter())
+    }
+
+    /// The keys a signature's keyid hint names: looked up among the usual forms first, then
+    /// every form `PublicKey::matches_hint` knows. Empty when the hint names no policy key.
+    pub fn keys_for_hint(&self, hint: &str) -> Vec<PublicKey> {
+        if hint.is_empty() {
+            return Vec::new();
+        }
+        if let Some(keys) = self.hints.get(hint) {
+            return keys.clone();
+        }
+        self.all_keys()
+            .map(|k| &k.key)
+            .filter(|k| k.matches_hint(hint))
+            .cloned()
+            .collect()
     }
 
     /// The roles a key holds.
@@ -546,12 +565,23 @@ impl Cx<'_, '_> {
             &keys,
             get("roles").map(|(_, at, _)| *at).unwrap_or(root.at),
         );
+        let mut hints: std::collections::HashMap<String, Vec<PublicKey>> =
+            std::collections::HashMap::new();
+        for k in keys.iter().chain(extra_keys.iter()) {
+            for hint in [k.key.key_id().to_string(), k.key.securesystemslib_keyid()] {
+                let entry = hints.entry(hint).or_default();
+                if !entry.iter().any(|e| e.key_id() == k.key.key_id()) {
+                    entry.push(k.key.clone());
+                }
+            }
+        }
         Some(Policy {
             digest: Digest::sha256_of(text.as_bytes()),
             log_key: log_key?,
             keys,
             extra_keys,
             rules,
+            hints,
         })
     }
 

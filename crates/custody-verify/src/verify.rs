@@ -159,17 +159,13 @@ fn check_checkpoint(policy: &Policy, evidence: &Evidence) -> Result<VerifiedChec
 fn candidate_keys(policy: &Policy, envelope: &custody_attest::Envelope) -> Vec<PublicKey> {
     let mut keys: Vec<PublicKey> = Vec::new();
     for sig in envelope.signatures() {
-        let hinted: Vec<&PublicKey> = policy
-            .all_keys()
-            .map(|k| &k.key)
-            .filter(|k| !sig.keyid().is_empty() && k.matches_hint(sig.keyid()))
-            .collect();
+        let hinted = policy.keys_for_hint(sig.keyid());
         if hinted.is_empty() {
             return policy.all_keys().map(|k| k.key.clone()).collect();
         }
         for k in hinted {
             if !keys.iter().any(|have| have.key_id() == k.key_id()) {
-                keys.push(k.clone());
+                keys.push(k);
             }
         }
     }
