@@ -61,9 +61,10 @@ fn bench(c: &mut Criterion) {
     times.sort_unstable();
     let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
     eprintln!(
-        "verify 20-layer bundle ({} bytes, {} entries): median {} us, p90 {} us, p99 {} us, max {} us over {} runs",
+        "verify 20-layer bundle ({} bytes, {} entries): min {} us, median {} us, p90 {} us, p99 {} us, max {} us over {} runs",
         bundle.len(),
         s.entries.len(),
+        times[0],
         pct(50),
         pct(90),
         pct(99),
