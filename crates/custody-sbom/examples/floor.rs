@@ -23,7 +23,10 @@ fn main() -> ExitCode {
     match result {
         Ok(reports) => {
             let bytes: u64 = reports.iter().map(|r| r.uncompressed_size).sum();
-            println!("{} layers, {bytes} bytes uncompressed, digests and DiffIDs verified", reports.len());
+            println!(
+                "{} layers, {bytes} bytes uncompressed, digests and DiffIDs verified",
+                reports.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -23,7 +23,11 @@ fn run(kind: FileKind, path: &str, data: &[u8]) {
 pub fn dpkg_status(data: &[u8]) {
     run(FileKind::DpkgStatus, "var/lib/dpkg/status", data);
     run(FileKind::DpkgList, "var/lib/dpkg/info/x.list", data);
-    run(FileKind::DpkgMd5sums, "var/lib/dpkg/status.d/x.md5sums", data);
+    run(
+        FileKind::DpkgMd5sums,
+        "var/lib/dpkg/status.d/x.md5sums",
+        data,
+    );
 }
 
 /// DEP-5 copyright file and licence mapping.
@@ -53,7 +57,11 @@ pub fn python_metadata(data: &[u8]) {
 
 /// npm `package.json`, `package-lock.json` and `yarn.lock`.
 pub fn npm(data: &[u8]) {
-    run(FileKind::NpmPackageJson, "node_modules/x/package.json", data);
+    run(
+        FileKind::NpmPackageJson,
+        "node_modules/x/package.json",
+        data,
+    );
     run(FileKind::NpmLock, "package-lock.json", data);
     run(FileKind::YarnLock, "yarn.lock", data);
 }

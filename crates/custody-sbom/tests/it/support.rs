@@ -94,7 +94,8 @@ pub(crate) fn layout(dir: &Path, layers: &[Vec<u8>]) {
 pub(crate) fn jar(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data) in entries {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
         w.write_all(data).unwrap();
     }
     w.finish().unwrap().into_inner()
@@ -108,7 +109,11 @@ pub(crate) fn elf(sections: &[(&str, &[u8])]) -> Vec<u8> {
         object::Endianness::Little,
     );
     for (name, data) in sections {
-        let id = obj.add_section(Vec::new(), name.as_bytes().to_vec(), object::SectionKind::ReadOnlyData);
+        let id = obj.add_section(
+            Vec::new(),
+            name.as_bytes().to_vec(),
+            object::SectionKind::ReadOnlyData,
+        );
         obj.append_section_data(id, data, 16);
     }
     obj.write().unwrap()
