@@ -777,6 +777,26 @@ fn curve_name(curve: Option<ObjectIdentifier>) -> String {
 fn check_kdf_cost(scheme: &EncryptionScheme) -> Result<(), KeyError> {
     match scheme {
         EncryptionScheme::Pbes2(params) => match &params.kdf {
+            _ if !matches!(
+                params.encryption,
+                pbes2::EncryptionScheme::Aes128Cbc { .. }
+                    | pbes2::EncryptionScheme::Aes192Cbc { .. }
+                    | pbes2::EncryptionScheme::Aes256Cbc { .. }
+            ) =>
+            {
+                Err(KeyError::Malformed(
+                    "the key is encrypted with a cipher other than AES-CBC; re-encrypt it with \
+                     PBES2 and AES-256-CBC"
+                        .into(),
+                ))
+            }
+            pbes2::Kdf::Pbkdf2(p) if p.prf == pbes2::Pbkdf2Prf::HmacWithSha1 => {
+                Err(KeyError::Malformed(
+                    "the key is encrypted with PBKDF2-HMAC-SHA1, which custody does not accept; \
+                     re-encrypt it with PBKDF2-HMAC-SHA256 or scrypt"
+                        .into(),
+                ))
+            }
             pbes2::Kdf::Pbkdf2(p) => {
                 if p.iteration_count > MAX_PBKDF2_ITERATIONS {
                     return Err(KeyError::KdfTooCostly(format!(
@@ -902,5 +922,47 @@ mod tests {
         assert!(public.matches_hint(&public.securesystemslib_keyid()));
         assert!(!public.matches_hint(""));
         assert!(!public.matches_hint("test key 123"));
+    }
+    /// An encrypted key whose parameters would take minutes (PBKDF2) or gigabytes (scrypt) is
+    /// refused from its parameters, before any key derivation.
+    #[test]
+    fn costly_encryption_parameters_are_refused_before_any_work() {
+        use pkcs8::EncryptedPrivateKeyInfo;
+        use pkcs8::der::Encode as _;
+        let hostile = |params: pbes2::Parameters| {
+            let data = [0u8; 48];
+            let info = EncryptedPrivateKeyInfo {
+                encryption_algorithm: params.into(),
+                encrypted_data: OctetStringRef::new(&data).unwrap(),
+            };
+            let der = info.to_der().unwrap();
+            pkcs8::der::pem::encode_string("ENCRYPTED PRIVATE KEY", LineEnding::LF, &der).unwrap()
+        };
+        let start = std::time::Instant::now();
+        let pbkdf2 = hostile(
+            pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(99_000_000, &[1; 16], [2; 16])
+                .unwrap(),
+        );
+        let err = SigningKey::from_pem(&pbkdf2, Some(b"pw")).unwrap_err();
+        assert!(matches!(err, KeyError::KdfTooCostly(_)), "{err}");
+        let scrypt = hostile(
+            pbes2::Parameters::generate_scrypt_aes256cbc(
+                pkcs8::pkcs5::scrypt::Params::new(30, 8, 1).unwrap(),
+                &[1; 16],
+                [2; 16],
+            )
+            .unwrap(),
+        );
+        let err = SigningKey::from_pem(&scrypt, Some(b"pw")).unwrap_err();
+        assert!(matches!(err, KeyError::KdfTooCostly(_)), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        // Within bounds, a garbage ciphertext is a decryption failure, not a panic.
+        let cheap = hostile(
+            pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(1000, &[1; 16], [2; 16]).unwrap(),
+        );
+        assert!(matches!(
+            SigningKey::from_pem(&cheap, Some(b"pw")),
+            Err(KeyError::Decrypt)
+        ));
     }
 }
