@@ -467,6 +467,26 @@ fn bad_input_exits_2_with_a_reason() {
         !t.join("o.json").exists(),
         "no statement is written when the scan fails"
     );
+    // An SBOM naming one image cannot be bound to another.
+    let data_sbom = t.join("named.json");
+    std::fs::write(&data_sbom, br#"{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{"component":{"type":"container","name":"x","version":"sha256:1111111111111111111111111111111111111111111111111111111111111111"}},"components":[]}"#).unwrap();
+    let out = custody(
+        &[
+            "scan",
+            &s("named.json"),
+            "--db",
+            &osv,
+            "--key",
+            &s("k.key"),
+            "--out",
+            &s("o.json"),
+            "--digest",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("describes image"));
     // VEX rules.
     let out = custody(
         &[

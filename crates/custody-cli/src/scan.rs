@@ -231,7 +231,19 @@ fn read_sbom(args: &Args) -> anyhow::Result<Scanned> {
     let document =
         read_cyclonedx(&bytes).with_context(|| format!("reading SBOM {}", path.display()))?;
     let manifest = match &args.digest {
-        Some(d) => d.parse().with_context(|| format!("reading --digest {d:?}"))?,
+        Some(d) => {
+            let given: Digest = d.parse().with_context(|| format!("reading --digest {d:?}"))?;
+            // An SBOM that names another image must not be bound to this one.
+            if let Ok(named) = subject_digest(&document)
+                && named != given
+            {
+                bail!(
+                    "SBOM {} describes image {named}, not --digest {given}",
+                    path.display()
+                );
+            }
+            given
+        }
         None => subject_digest(&document).with_context(|| {
             format!(
                 "SBOM {} does not name the image manifest digest it describes\nhint: pass --digest sha256:<manifest digest>",
