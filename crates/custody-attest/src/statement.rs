@@ -463,6 +463,11 @@ impl CheckedStatement {
         &self.statement
     }
 
+    /// The statement, consumed.
+    pub fn into_statement(self) -> Statement {
+        self.statement
+    }
+
     /// The predicate type URI.
     pub fn predicate_type(&self) -> &str {
         &self.statement.predicate_type
@@ -519,6 +524,15 @@ impl CheckedStatement {
             predicate_type,
             reason: e.to_string(),
         })
+    }
+
+    /// [`CheckedStatement::attestation`], consuming the statement: a layer's embedded SBOM is
+    /// moved, not copied (most of the cost of reading a layer attestation).
+    pub fn into_attestation(self) -> Result<Attestation, StatementError> {
+        if self.predicate_type() == predicate_types::LAYER_V1 {
+            return Ok(Attestation::Layer(Box::new(self.into_layer()?)));
+        }
+        self.attestation()
     }
 
     /// The predicate, interpreted by its type.

@@ -282,15 +282,22 @@ fn builder_id(args: &Args, ci: Option<&CiContext>) -> String {
         .unwrap_or_else(|| "https://custody.dev/builders/local".to_owned())
 }
 
-/// Serializes a signed envelope in the chosen form, returning (file bytes, file extension).
+/// Serializes a signed envelope in the chosen form, returning (file bytes, file extension,
+/// envelope digest: the SHA-256 of its canonical JSON, whatever the file form).
 fn envelope_file(
     envelope: &Envelope,
     key: &SigningKey,
     format: EnvelopeFormat,
-) -> anyhow::Result<(Vec<u8>, &'static str)> {
+) -> anyhow::Result<(Vec<u8>, &'static str, Digest)> {
+    let canonical = envelope.to_json();
+    let digest = Digest::sha256_of(&canonical);
     Ok(match format {
-        EnvelopeFormat::Envelope => (envelope.to_json(), "intoto.json"),
-        EnvelopeFormat::Bundle => (bundle_json(envelope, &key.key_id())?, "sigstore.json"),
+        EnvelopeFormat::Envelope => (canonical, "intoto.json", digest),
+        EnvelopeFormat::Bundle => (
+            bundle_json(envelope, &key.key_id())?,
+            "sigstore.json",
+            digest,
+        ),
     })
 }
 
@@ -389,6 +396,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
                     doc.bytes().len()
                 );
             }
+            let sbom_member = if embed {
+                doc.into_embedded()
+            } else {
+                doc.by_digest()
+            };
             let predicate = LayerPredicate::for_stack(
                 &diff_ids,
                 index,
@@ -397,14 +409,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
                     size: layer.size(),
                     media_type: layer.media_type().to_owned(),
                 },
-                if embed {
-                    doc.embedded()
-                } else {
-                    doc.by_digest()
-                },
+                sbom_member,
             )?;
-            let envelope = sign_statement(&predicate.statement(), &key, hint);
-            let (file, ext) = envelope_file(&envelope, &key, args.format)?;
+            let envelope = sign_statement(&predicate.into_statement(), &key, hint);
+            let (file, ext, digest) = envelope_file(&envelope, &key, args.format)?;
             let path = format!("attestations/layer-{index}.{ext}");
             staging.write(
                 &path,
@@ -415,13 +423,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
                     "layer": index,
                     "diffId": diff_ids[index],
                     "chainId": chain_ids[index],
-                    "envelopeDigest": envelope.digest(),
+                    "envelopeDigest": digest,
                     "sbom": sbom_path,
                     "sbomEmbedded": embed,
                 }),
             )?;
-            out_lines.push_str(&format!("{} {path}\n", envelope.digest()));
-            envelope_digest = Some(envelope.digest());
+            out_lines.push_str(&format!("{digest} {path}\n"));
+            envelope_digest = Some(digest);
         }
         layers.push(ProvenanceLayer {
             index: u32::try_from(index).context("too many layers")?,
@@ -453,7 +461,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         )),
     };
     let envelope = sign_statement(&build.statement(), &key, hint);
-    let (file, ext) = envelope_file(&envelope, &key, args.format)?;
+    let (file, ext, digest) = envelope_file(&envelope, &key, args.format)?;
     let path = format!("attestations/provenance.{ext}");
     staging.write(
         &path,
@@ -461,10 +469,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         json!({
             "kind": "provenance",
             "predicateType": predicate_types::SLSA_PROVENANCE_V1,
-            "envelopeDigest": envelope.digest(),
+            "envelopeDigest": digest,
         }),
     )?;
-    out_lines.push_str(&format!("{} {path}\n", envelope.digest()));
+    out_lines.push_str(&format!("{digest} {path}\n"));
 
     let files: Vec<Value> = staging
         .files

@@ -100,6 +100,17 @@ impl SbomDocument {
         }
     }
 
+    /// A predicate member embedding the document, consuming it so the document tree is
+    /// moved rather than copied (what `custody attest` does once the SBOM file is written).
+    pub fn into_embedded(self) -> LayerSbom {
+        LayerSbom {
+            media_type: self.media_type,
+            digest: self.digest,
+            size: self.bytes.len() as u64,
+            document: Some(self.value),
+        }
+    }
+
     /// A predicate member naming the document by digest only.
     pub fn by_digest(&self) -> LayerSbom {
         LayerSbom {
@@ -165,6 +176,12 @@ impl LayerPredicate {
     /// The statement: subject `layer/<index>` with the DiffID and, when the blob is
     /// compressed, `layer/<index>/blob` with the compressed digest.
     pub fn statement(&self) -> Statement {
+        self.clone().into_statement()
+    }
+
+    /// [`LayerPredicate::statement`], consuming the predicate: an embedded SBOM document is
+    /// moved into the statement, not copied (a large SBOM is most of a layer's signing cost).
+    pub fn into_statement(mut self) -> Statement {
         let mut subjects = vec![subject(&self.subject_name(), &self.diff_id.0)];
         if self.blob.digest != self.diff_id.0 {
             subjects.push(subject(
@@ -172,8 +189,17 @@ impl LayerPredicate {
                 &self.blob.digest,
             ));
         }
-        // Serializing a struct of strings, digests and a Value cannot fail.
-        let predicate = serde_json::to_value(self).unwrap_or_default();
+        let document = self.sbom.document.take();
+        // Serializing a struct of strings and digests cannot fail.
+        let mut predicate = serde_json::to_value(&self).unwrap_or_default();
+        if let (Some(doc), Some(sbom)) = (
+            document,
+            predicate.get_mut("sbom").and_then(Value::as_object_mut),
+        ) {
+            // `document` is the last member of `sbom`, so appending it keeps the order the
+            // derived serialization has.
+            sbom.insert("document".to_owned(), doc);
+        }
         Statement::new(subjects, predicate_types::LAYER_V1, predicate)
     }
 
@@ -230,37 +256,96 @@ impl CheckedStatement {
     /// The layer predicate, checked: consistent ChainIDs, subjects naming exactly the DiffID
     /// (and the compressed digest), an embedded SBOM matching its digest.
     pub fn layer(&self) -> Result<LayerAttestation, StatementError> {
+        let predicate: LayerPredicate = self.predicate_as(predicate_types::LAYER_V1)?;
+        check_layer(predicate, &self.statement().subject)
+    }
+
+    /// [`CheckedStatement::layer`], consuming the statement so an embedded SBOM document is
+    /// moved out rather than copied.
+    pub fn into_layer(self) -> Result<LayerAttestation, StatementError> {
         let pt = predicate_types::LAYER_V1;
-        let predicate: LayerPredicate = self.predicate_as(pt)?;
-        let bad = |reason: String| StatementError::Predicate {
-            predicate_type: pt,
-            reason,
+        self.expect_type(pt)?;
+        let statement = self.into_statement();
+        let predicate: LayerPredicate =
+            serde_json::from_value(statement.predicate).map_err(|e| StatementError::Predicate {
+                predicate_type: pt,
+                reason: e.to_string(),
+            })?;
+        check_layer(predicate, &statement.subject)
+    }
+}
+
+fn check_layer(
+    predicate: LayerPredicate,
+    subjects: &[sigstore_types::Subject],
+) -> Result<LayerAttestation, StatementError> {
+    let bad = |reason: String| StatementError::Predicate {
+        predicate_type: predicate_types::LAYER_V1,
+        reason,
+    };
+    predicate.check().map_err(bad)?;
+    let first = subjects.first().and_then(subject_digest);
+    if first.as_ref() != Some(&predicate.diff_id.0) {
+        return Err(bad(format!(
+            "the first subject is not the layer's diffId {}",
+            predicate.diff_id
+        )));
+    }
+    let compressed = predicate.blob.digest != predicate.diff_id.0;
+    let expected_subjects = if compressed { 2 } else { 1 };
+    if subjects.len() != expected_subjects
+        || (compressed
+            && subjects.get(1).and_then(subject_digest).as_ref() != Some(&predicate.blob.digest))
+    {
+        return Err(bad(format!(
+            "subjects must be the diffId{}",
+            if compressed {
+                " and then the blob digest"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(LayerAttestation { predicate })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moving_the_document_gives_the_same_statement_as_copying_it() {
+        let doc = SbomDocument::from_json(
+            br#"{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":"a","version":"1"}]}"#,
+            media_types::CYCLONEDX_JSON,
+        )
+        .unwrap();
+        let ids = [
+            DiffId(Digest::sha256_of(b"0")),
+            DiffId(Digest::sha256_of(b"1")),
+        ];
+        let blob = LayerBlob {
+            digest: Digest::sha256_of(b"blob"),
+            size: 1,
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
         };
-        predicate.check().map_err(bad)?;
-        let subjects = &self.statement().subject;
-        let first = subjects.first().and_then(subject_digest);
-        if first.as_ref() != Some(&predicate.diff_id.0) {
-            return Err(bad(format!(
-                "the first subject is not the layer's diffId {}",
-                predicate.diff_id
-            )));
-        }
-        let compressed = predicate.blob.digest != predicate.diff_id.0;
-        let expected_subjects = if compressed { 2 } else { 1 };
-        if subjects.len() != expected_subjects
-            || (compressed
-                && subjects.get(1).and_then(subject_digest).as_ref()
-                    != Some(&predicate.blob.digest))
-        {
-            return Err(bad(format!(
-                "subjects must be the diffId{}",
-                if compressed {
-                    " and then the blob digest"
-                } else {
-                    ""
-                }
-            )));
-        }
-        Ok(LayerAttestation { predicate })
+        let copied = LayerPredicate::for_stack(&ids, 1, blob.clone(), doc.embedded()).unwrap();
+        let moved = LayerPredicate::for_stack(&ids, 1, blob, doc.clone().into_embedded()).unwrap();
+        let a = crate::statement::statement_json(&copied.statement());
+        let b = crate::statement::statement_json(&moved.into_statement());
+        assert_eq!(a, b);
+        let v: Value = serde_json::from_slice(&a).unwrap();
+        assert_eq!(
+            serde_json::to_vec(&v["predicate"]["sbom"]["document"]).unwrap(),
+            doc.bytes()
+        );
+        assert_eq!(
+            v["predicate"]["sbom"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["mediaType", "digest", "size", "document"]
+        );
     }
 }

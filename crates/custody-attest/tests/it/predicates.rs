@@ -56,6 +56,11 @@ fn layer_attestations_round_trip_and_bind_their_position() {
                 checked.attestation().unwrap(),
                 Attestation::Layer(_)
             ));
+            assert_eq!(checked.clone().into_layer().unwrap(), att);
+            assert_eq!(
+                checked.clone().into_attestation().unwrap(),
+                checked.attestation().unwrap()
+            );
         }
     }
     let p = layer(&ids, 0, true);
