@@ -31,6 +31,9 @@ pub enum Command {
     Token(TokenCommand),
     /// Recompute the tree from the stored leaves; check every stored node and checkpoint.
     Verify(VerifyArgs),
+    /// Import OSV advisories and re-evaluate the recorded images against them.
+    #[command(subcommand)]
+    Advisories(AdvisoriesCommand),
 }
 
 /// Where the database is.
@@ -103,6 +106,9 @@ pub struct ServeConfig {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CUSTODY_LEDGER_LOG_JSON")]
     pub log_json: bool,
+    /// How owners are told when an advisory import (REST) makes their images affected.
+    #[command(flatten)]
+    pub notify: crate::advisories::NotifyArgs,
 }
 
 impl ServeConfig {
@@ -128,6 +134,24 @@ pub enum SignerCommand {
         /// Free text kept with the key (who holds it).
         #[arg(long, default_value = "")]
         comment: String,
+        /// Email address of whoever answers for what the key signs: the owners of the keys
+        /// that signed an image's provenance are notified when an advisory affects it.
+        #[arg(long, value_name = "EMAIL")]
+        owner: Option<String>,
+    },
+    /// Set (or with --clear remove) the owner of a registered key.
+    SetOwner {
+        /// Database location.
+        #[command(flatten)]
+        db: DbArgs,
+        /// The key ID (hex SHA-256 of the SPKI DER).
+        key_id: String,
+        /// The owner's email address.
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        owner: Option<String>,
+        /// Remove the owner.
+        #[arg(long)]
+        clear: bool,
     },
     /// List the registered keys.
     List {
@@ -183,6 +207,36 @@ pub enum TokenCommand {
         /// Free text kept with the token (who holds it).
         #[arg(long, default_value = "")]
         comment: String,
+    },
+}
+
+/// `custody-ledger advisories ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdvisoriesCommand {
+    /// Load OSV records (a folder, a .json record or an osv.dev .zip export), evaluate the new
+    /// and updated ones against every recorded image, and notify the owners of images they
+    /// newly affect. Atomic: on any error nothing is stored.
+    Import {
+        /// Database location.
+        #[command(flatten)]
+        db: DbArgs,
+        /// The records.
+        path: PathBuf,
+        /// How owners are told.
+        #[command(flatten)]
+        notify: crate::advisories::NotifyArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send the messages still in the outbox (after failures: failed ones are retried).
+    Redeliver {
+        /// Database location.
+        #[command(flatten)]
+        db: DbArgs,
+        /// How owners are told.
+        #[command(flatten)]
+        notify: crate::advisories::NotifyArgs,
     },
 }
 

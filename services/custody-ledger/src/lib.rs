@@ -18,6 +18,7 @@
 //! is here, so tests drive [`build_router`] directly.
 #![deny(missing_docs)]
 
+mod advisories;
 mod api;
 mod audit;
 mod auth;
@@ -39,14 +40,21 @@ mod util;
 
 use std::path::PathBuf;
 
+pub use advisories::{
+    AdvisoryApiDoc, AdvisoryInfo, AffectedComponent, AffectedImage, AffectedPage, AffectedParams,
+    AffectedQuery, Delivered, EVENT, ImportError, ImportReport, NoticeAdvisory, NoticeFinding,
+    NoticeImage, NoticeImport, NoticeTotals, NotifyArgs, NotifyConfig, NotifyConfigError,
+    OwnerNotice, ReadLimits, SourceError, UndecidedComponent, affected_page, deliver_pending,
+    import_path, requeue, set_signer_owner, signer_owners, spawn_background, webhook_signature,
+};
 pub use api::build_router;
 pub use api::grpc::pb;
 pub use api::rest::{ApiDoc, Submission};
 pub use audit::{AuditError, AuditReport, audit};
 pub use auth::create_token;
 pub use config::{
-    Cli, Command, DbArgs, MigrateArgs, ReadAccess, ServeConfig, SignerCommand, TokenCommand,
-    TokenRole, VerifyArgs,
+    AdvisoriesCommand, Cli, Command, DbArgs, MigrateArgs, ReadAccess, ServeConfig, SignerCommand,
+    TokenCommand, TokenRole, VerifyArgs,
 };
 pub use db::{Db, DbError};
 pub use error::ApiError;

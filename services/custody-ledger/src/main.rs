@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use custody_ledger::{ApiConfig, AppState, Cli, Command, MigrateArgs, SignerCommand, TokenCommand};
+use custody_ledger::{
+    AdvisoriesCommand, ApiConfig, AppState, Cli, Command, MigrateArgs, NotifyConfig, SignerCommand,
+    TokenCommand,
+};
 
 fn out(line: impl AsRef<str>) {
     let _ = writeln!(std::io::stdout(), "{}", line.as_ref());
@@ -82,11 +85,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (Some(c), Some(k)) => Some(custody_ledger::tls_config(c, k)?),
                 _ => None,
             };
-            let (state, sequencer) = AppState::new(
-                opened.db.clone(),
-                opened.identity.clone(),
-                ApiConfig::from_serve(&config),
-            )?;
+            let notify = NotifyConfig::try_from(&config.notify)?;
+            let mut api_config = ApiConfig::from_serve(&config);
+            api_config.notify = notify.clone();
+            let (state, sequencer) =
+                AppState::new(opened.db.clone(), opened.identity.clone(), api_config)?;
+            custody_ledger::spawn_background(opened.db.clone(), notify);
             let router = custody_ledger::build_router(state);
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -130,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key,
             role,
             comment,
+            owner,
         }) => {
             let opened = open(&MigrateArgs { db, origin: None }).await?;
             let text = std::fs::read_to_string(&key)
@@ -139,8 +144,108 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let info = custody_ledger::add_signer(&opened.db, &public, role, &comment)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            if let Some(owner) = owner {
+                custody_ledger::set_signer_owner(&opened.db, &info.key_id, Some(&owner))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            }
             out(format!("{} {} {}", info.key_id, info.role, info.algorithm));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Signer(SignerCommand::SetOwner {
+            db,
+            key_id,
+            owner,
+            clear: _,
+        }) => {
+            let opened = open(&MigrateArgs { db, origin: None }).await?;
+            custody_ledger::set_signer_owner(&opened.db, &key_id, owner.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Advisories(AdvisoriesCommand::Import {
+            db,
+            path,
+            notify,
+            json,
+        }) => {
+            let notify = NotifyConfig::try_from(&notify)?;
+            let opened = open(&MigrateArgs { db, origin: None }).await?;
+            let report = custody_ledger::import_path(
+                &opened.db,
+                opened.identity.origin(),
+                &notify,
+                &path,
+                custody_ledger::ReadLimits::default(),
+            )
+            .await
+            .with_context(|| format!("importing advisories from {}", path.display()))?;
+            for w in &report.warnings {
+                err(format!("warning: {w}"));
+            }
+            if report.warnings_total > report.warnings.len() {
+                err(format!(
+                    "warning: {} more warnings not shown",
+                    report.warnings_total - report.warnings.len()
+                ));
+            }
+            let delivered = if report.notifications > 0 {
+                custody_ledger::deliver_pending(&opened.db, &notify)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?
+            } else {
+                custody_ledger::Delivered::default()
+            };
+            if json {
+                out(serde_json::to_string_pretty(&report)?);
+            } else {
+                out(format!(
+                    "import {}: {} records read: {} new, {} updated, {} unchanged, {} older, {} withdrawn, {} invalid, {} unevaluated",
+                    report.import_id,
+                    report.records_read,
+                    report.new,
+                    report.updated,
+                    report.unchanged,
+                    report.older,
+                    report.withdrawn,
+                    report.invalid,
+                    report.unevaluated
+                ));
+                out(format!(
+                    "newly affected: {} images ({} advisory/image pairs); notifications: {} queued, {} sent, {} failed",
+                    report.newly_affected_images,
+                    report.newly_affected_pairs,
+                    report.notifications,
+                    delivered.sent,
+                    delivered.failed
+                ));
+            }
+            opened.db.close().await;
+            Ok(if delivered.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Advisories(AdvisoriesCommand::Redeliver { db, notify }) => {
+            let notify = NotifyConfig::try_from(&notify)?;
+            let opened = open(&MigrateArgs { db, origin: None }).await?;
+            let requeued = custody_ledger::requeue(&opened.db, Duration::from_secs(600))
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            let delivered = custody_ledger::deliver_pending(&opened.db, &notify)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.public_message()))?;
+            out(format!(
+                "{requeued} requeued; {} sent, {} failed, {} left pending (channel not configured)",
+                delivered.sent, delivered.failed, delivered.skipped
+            ));
+            Ok(if delivered.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Signer(SignerCommand::List { db }) => {
             let opened = open(&MigrateArgs { db, origin: None }).await?;

@@ -26,6 +26,8 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Most envelopes per append transaction.
     pub batch_max: usize,
+    /// How owners are told about newly affected images (advisory imports over REST).
+    pub notify: crate::advisories::NotifyConfig,
 }
 
 impl ApiConfig {
@@ -38,6 +40,7 @@ impl ApiConfig {
             rate_limit: c.rate_limit,
             request_timeout: c.request_timeout(),
             batch_max: c.batch_max,
+            notify: crate::advisories::NotifyConfig::default(),
         }
     }
 }
@@ -51,6 +54,7 @@ impl Default for ApiConfig {
             rate_limit: 0,
             request_timeout: Duration::from_secs(30),
             batch_max: 1024,
+            notify: crate::advisories::NotifyConfig::default(),
         }
     }
 }

@@ -106,6 +106,7 @@ pub fn build_router(state: AppState) -> Router {
             post(rest::add_signer).get(rest::list_signers),
         )
         .route("/openapi.json", get(rest::openapi))
+        .merge(crate::advisories::routes())
         .with_state(state.clone())
         .merge(tonic::service::Routes::new(grpc::service(state.clone())).into_axum_router())
         .layer(DefaultBodyLimit::max(cfg.body_limit))

@@ -693,7 +693,9 @@ pub struct ApiDoc;
 
 /// `GET /openapi.json`.
 pub(crate) async fn openapi() -> Response {
-    match ApiDoc::openapi().to_json() {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::advisories::AdvisoryApiDoc::openapi());
+    match doc.to_json() {
         Ok(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }
