@@ -17,6 +17,14 @@ use crate::api::rest::{ApiJson, ApiPath, ApiQuery};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
+/// Bounds of an import sent over HTTP (the body itself is bounded by the API's body limit):
+/// a zip export may expand to at most 256 MiB.
+const REST_LIMITS: ReadLimits = ReadLimits {
+    max_entries: 200_000,
+    max_record_bytes: 16 << 20,
+    max_total_bytes: 256 << 20,
+};
+
 /// The routes, merged into the ledger's authenticated API router.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -84,7 +92,7 @@ pub(crate) async fn import(
         &notify,
         bytes.to_vec(),
         zip,
-        ReadLimits::default(),
+        REST_LIMITS,
     )
     .await
     .map_err(import_error)?;
@@ -184,8 +192,21 @@ pub(crate) async fn set_owner(
 #[derive(OpenApi)]
 #[openapi(
     paths(import, affected, set_owner),
-    components(schemas(ImportReport, AffectedPage, AffectedImage, AffectedComponent,
-                       UndecidedComponent, AdvisoryInfo, AffectedParams, SetOwner, OwnerNotice,
-                       NoticeImport, NoticeTotals, NoticeAdvisory, NoticeImage, NoticeFinding))
+    components(schemas(
+        ImportReport,
+        AffectedPage,
+        AffectedImage,
+        AffectedComponent,
+        UndecidedComponent,
+        AdvisoryInfo,
+        AffectedParams,
+        SetOwner,
+        OwnerNotice,
+        NoticeImport,
+        NoticeTotals,
+        NoticeAdvisory,
+        NoticeImage,
+        NoticeFinding
+    ))
 )]
 pub struct AdvisoryApiDoc;

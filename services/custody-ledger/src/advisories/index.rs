@@ -119,7 +119,10 @@ fn bare_component(purl: &str) -> Component {
         bom_ref: None,
         kind: "library".into(),
         group: None,
-        name: parsed.as_ref().map(|p| p.name().to_owned()).unwrap_or_default(),
+        name: parsed
+            .as_ref()
+            .map(|p| p.name().to_owned())
+            .unwrap_or_default(),
         version: parsed.as_ref().and_then(|p| p.version().map(str::to_owned)),
         purl: Some(purl.to_owned()),
         properties: Vec::new(),

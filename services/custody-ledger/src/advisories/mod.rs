@@ -301,7 +301,11 @@ async fn import_records(
     };
     let written = write_import(db, origin, notify, &plan, &report).await?;
     report.import_id = written.import_id;
-    for c in plan.write.iter().filter(|c| written.written.contains(&c.id)) {
+    for c in plan
+        .write
+        .iter()
+        .filter(|c| written.written.contains(&c.id))
+    {
         if c.withdrawn.is_some() {
             report.withdrawn += 1;
         } else if stored.contains_key(&c.id) {

@@ -67,7 +67,11 @@ pub struct NotifyArgs {
     )]
     pub smtp: Option<String>,
     /// Sender address of notification emails; required with --notify-smtp.
-    #[arg(long = "notify-from", env = "CUSTODY_LEDGER_NOTIFY_FROM", value_name = "EMAIL")]
+    #[arg(
+        long = "notify-from",
+        env = "CUSTODY_LEDGER_NOTIFY_FROM",
+        value_name = "EMAIL"
+    )]
     pub from: Option<String>,
     /// Owner of images whose provenance signers have no registered owner.
     #[arg(
@@ -77,10 +81,18 @@ pub struct NotifyArgs {
     )]
     pub default_owner: Option<String>,
     /// Seconds before one delivery attempt is abandoned.
-    #[arg(long = "notify-timeout", env = "CUSTODY_LEDGER_NOTIFY_TIMEOUT", default_value_t = 10)]
+    #[arg(
+        long = "notify-timeout",
+        env = "CUSTODY_LEDGER_NOTIFY_TIMEOUT",
+        default_value_t = 10
+    )]
     pub timeout_secs: u64,
     /// Attempts per message (the first one plus retries).
-    #[arg(long = "notify-attempts", env = "CUSTODY_LEDGER_NOTIFY_ATTEMPTS", default_value_t = 5)]
+    #[arg(
+        long = "notify-attempts",
+        env = "CUSTODY_LEDGER_NOTIFY_ATTEMPTS",
+        default_value_t = 5
+    )]
     pub attempts: u32,
     /// Milliseconds before the first retry; doubled after each failed attempt.
     #[arg(
@@ -109,7 +121,10 @@ impl fmt::Debug for NotifyConfig {
         f.debug_struct("NotifyConfig")
             .field("webhooks", &self.webhooks)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
-            .field("smtp", &self.smtp.as_ref().map(|(_, from)| from.to_string()))
+            .field(
+                "smtp",
+                &self.smtp.as_ref().map(|(_, from)| from.to_string()),
+            )
             .field("default_owner", &self.default_owner)
             .field("timeout", &self.timeout)
             .field("attempts", &self.attempts)
@@ -152,10 +167,9 @@ impl TryFrom<&NotifyArgs> for NotifyConfig {
     fn try_from(a: &NotifyArgs) -> Result<NotifyConfig, NotifyConfigError> {
         let timeout = Duration::from_secs(a.timeout_secs.max(1));
         for w in &a.webhooks {
-            let ok = w
-                .parse::<axum::http::Uri>()
-                .ok()
-                .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
+            let ok = w.parse::<axum::http::Uri>().ok().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
             if !ok {
                 return Err(NotifyConfigError::WebhookUrl(w.clone()));
             }
@@ -334,7 +348,11 @@ impl OwnerNotice {
             self.totals.images,
             if self.totals.images == 1 { "" } else { "s" },
             self.advisories.len(),
-            if self.advisories.len() == 1 { "y" } else { "ies" },
+            if self.advisories.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            },
         )
     }
 
@@ -619,8 +637,11 @@ async fn send_email(config: &NotifyConfig, row: &Pending) -> Result<(), Failure>
             message: format!("building the message: {e}"),
             retry: false,
         })?;
-    match tokio::time::timeout(config.timeout + Duration::from_secs(5), transport.send(message))
-        .await
+    match tokio::time::timeout(
+        config.timeout + Duration::from_secs(5),
+        transport.send(message),
+    )
+    .await
     {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(Failure {
@@ -647,7 +668,10 @@ mod tests {
         mac.update(b"1700000000.what do ya want for nothing?");
         assert_eq!(
             sig,
-            format!("t=1700000000,v1={}", hex::encode(mac.finalize().into_bytes()))
+            format!(
+                "t=1700000000,v1={}",
+                hex::encode(mac.finalize().into_bytes())
+            )
         );
         // RFC 4231 test case 2 itself, through the same type.
         let mut mac = HmacSha256::new_from_slice(b"Jefe").unwrap();

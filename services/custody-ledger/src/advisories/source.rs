@@ -59,7 +59,9 @@ pub enum SourceError {
         detail: String,
     },
     /// More files or archive entries than allowed.
-    #[error("advisories {name} hold more than {limit} files or archive entries; refusing the import")]
+    #[error(
+        "advisories {name} hold more than {limit} files or archive entries; refusing the import"
+    )]
     TooManyEntries {
         /// The input.
         name: String,
@@ -67,7 +69,9 @@ pub enum SourceError {
         limit: usize,
     },
     /// More bytes than allowed.
-    #[error("advisories {name} expand to more than {limit} bytes (a zip bomb?); refusing the import")]
+    #[error(
+        "advisories {name} expand to more than {limit} bytes (a zip bomb?); refusing the import"
+    )]
     TooLarge {
         /// The input.
         name: String,
@@ -256,15 +260,30 @@ fn read_zip(
     budget: &mut Budget,
     out: &mut Records,
 ) -> Result<(), SourceError> {
-    let mut archive =
-        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| SourceError::Zip {
-            name: name.to_owned(),
-            detail: e.to_string(),
-        })?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| SourceError::Zip {
+        name: name.to_owned(),
+        detail: e.to_string(),
+    })?;
     if archive.len().saturating_add(budget.entries) > budget.limits.max_entries {
         return Err(SourceError::TooManyEntries {
             name: name.to_owned(),
             limit: budget.limits.max_entries,
+        });
+    }
+    // A bomb that declares what it expands to is refused before anything is inflated; one
+    // that lies is caught by counting what actually comes out, below.
+    let mut declared = 0u64;
+    for i in 0..archive.len() {
+        if let Ok(e) = archive.by_index_raw(i) {
+            if e.size() <= budget.limits.max_record_bytes {
+                declared = declared.saturating_add(e.size());
+            }
+        }
+    }
+    if budget.used.saturating_add(declared) > budget.limits.max_total_bytes {
+        return Err(SourceError::TooLarge {
+            name: name.to_owned(),
+            limit: budget.limits.max_total_bytes,
         });
     }
     let limit = budget.limits.max_record_bytes;
@@ -452,13 +471,25 @@ mod tests {
     #[test]
     fn json_bodies_take_three_shapes() {
         let one = br#"{"id":"A","modified":"2024-01-01T00:00:00Z"}"#;
-        assert_eq!(read_json_body(one, ReadLimits::default()).unwrap().records.len(), 1);
+        assert_eq!(
+            read_json_body(one, ReadLimits::default())
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
         let arr = br#"[{"id":"A"},{"id":"B"}]"#;
         let r = read_json_body(arr, ReadLimits::default()).unwrap();
         assert_eq!(r.records.len(), 2);
         assert_eq!(r.records[1].source, "request[1]");
         let obj = br#"{"records":[{"id":"A"}]}"#;
-        assert_eq!(read_json_body(obj, ReadLimits::default()).unwrap().records.len(), 1);
+        assert_eq!(
+            read_json_body(obj, ReadLimits::default())
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
         for bad in [&b"3"[..], b"{not json", br#"{"records": 3}"#] {
             assert!(read_json_body(bad, ReadLimits::default()).is_err());
         }

@@ -91,7 +91,10 @@ const COLUMNS: &str = "id, modified, published, withdrawn, summary, aliases, eva
      record_sha256, record, source, first_imported_at, imported_at";
 
 /// The stored advisories `ids` (those that exist).
-pub(crate) async fn load(db: &Db, ids: &[String]) -> Result<HashMap<String, AdvisoryRow>, ApiError> {
+pub(crate) async fn load(
+    db: &Db,
+    ids: &[String],
+) -> Result<HashMap<String, AdvisoryRow>, ApiError> {
     let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let sql = format!(
@@ -177,6 +180,14 @@ pub(crate) fn check(source: String, bytes: Vec<u8>) -> Result<(Checked, Vec<Warn
         Err(Rejection::Withdrawn(a)) => (*a, Vec::new()),
         Err(Rejection::Invalid(w)) => return Err(w),
     };
+    if advisory.id.chars().any(char::is_control) {
+        return Err(Warning {
+            source,
+            id: None,
+            kind: custody_vuln::WarningKind::SchemaViolation,
+            message: "id contains control characters".into(),
+        });
+    }
     let ms = |t: jiff::Timestamp| t.as_millisecond();
     Ok((
         Checked {
@@ -184,12 +195,21 @@ pub(crate) fn check(source: String, bytes: Vec<u8>) -> Result<(Checked, Vec<Warn
             modified: ms(advisory.modified),
             published: advisory.published.map(ms),
             withdrawn: advisory.withdrawn.map(ms),
-            summary: advisory.summary.clone().unwrap_or_default(),
-            aliases: advisory.aliases.clone(),
+            // PostgreSQL text cannot hold NUL; a hostile summary must not fail the import.
+            summary: advisory
+                .summary
+                .clone()
+                .unwrap_or_default()
+                .replace('\0', ""),
+            aliases: advisory
+                .aliases
+                .iter()
+                .map(|a| a.replace('\0', ""))
+                .collect(),
             sha256: hex::encode(advisory.record_sha256),
             advisory,
             bytes,
-            source,
+            source: source.replace('\0', ""),
         },
         warnings,
     ))

@@ -3,6 +3,7 @@
 // Helpers outside #[test] functions unwrap too: a failed step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod advisories;
 mod api;
 mod bad_input;
 mod blobs;
