@@ -1,6 +1,7 @@
-//! `custody attest`: the CI signing step. An image in; its SBOMs, one signed layer attestation
-//! per layer this build added, a signed SLSA provenance, and `index.json` listing every file
-//! with its digest out, all in one directory that appears complete or not at all.
+//! `custody attest`: the CI signing step. An image in; its exact manifest and config bytes,
+//! its SBOMs, one signed layer attestation per layer this build added, a signed SLSA
+//! provenance, and `index.json` listing every file with its digest and kind out, all in one
+//! directory that appears complete or not at all (`custody submit DIR` records it).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -11,7 +12,7 @@ use custody_attest::{
     BaseImage, CiContext, Envelope, ImageBuild, KeyIdHint, LayerBlob, LayerPredicate,
     ProvenanceLayer, SbomDocument, SigningKey, bundle_json, sign_statement,
 };
-use custody_oci::{Image, ImageRef, OpenOptions, Platform, Selector};
+use custody_oci::{Image, ImageRef, ManifestOrigin, OpenOptions, Platform, Selector};
 use custody_sbom::{Format, Options, SpecVersion};
 use custody_types::{DiffId, Digest, Role, media_types, predicate_types};
 use serde_json::{Value, json};
@@ -22,6 +23,9 @@ use crate::output::{Outcome, write_stdout};
 
 /// The OCI annotation naming a manifest's base image digest (image-spec annotations.md).
 const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
+/// OCI image-spec media types of a manifest and a config.
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
 /// Signing role on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -275,6 +279,23 @@ fn resolve_base(args: &Args, image: &Image) -> anyhow::Result<Option<BaseImage>>
     Ok(Some(resolved))
 }
 
+/// The media types of a manifest and of the config it names, as the manifest declares them
+/// (OCI's when it does not: an OCI manifest may leave `mediaType` out).
+fn image_media_types(manifest: &[u8]) -> (String, String) {
+    let m: Value = serde_json::from_slice(manifest).unwrap_or(Value::Null);
+    let manifest_type = m
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .unwrap_or(OCI_MANIFEST)
+        .to_owned();
+    let config_type = m
+        .pointer("/config/mediaType")
+        .and_then(Value::as_str)
+        .unwrap_or(OCI_CONFIG)
+        .to_owned();
+    (manifest_type, config_type)
+}
+
 fn builder_id(args: &Args, ci: Option<&CiContext>) -> String {
     args.builder_id
         .clone()
@@ -348,6 +369,29 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut staging = Staging::new(&args.out)?;
     let diff_ids: Vec<DiffId> = image.config().diff_ids().to_vec();
     let base_len = base.as_ref().map_or(0, |b| b.diff_ids.len());
+
+    // The manifest and config, byte for byte: their digests are what a deploy pins and what
+    // the provenance names, so `custody submit DIR` can store them in the ledger and a gate
+    // that only has the digest can read them from there (verifying by digest never needs
+    // the image itself or a registry).
+    let (manifest_type, config_type) = image_media_types(image.manifest_bytes());
+    staging.write(
+        "image/manifest.json",
+        image.manifest_bytes(),
+        json!({
+            "kind": "manifest",
+            "mediaType": manifest_type,
+            "origin": match image.manifest_origin() {
+                ManifestOrigin::Stored => "stored",
+                ManifestOrigin::Synthesized => "synthesized",
+            },
+        }),
+    )?;
+    staging.write(
+        "image/config.json",
+        image.config_bytes(),
+        json!({"kind": "config", "mediaType": config_type}),
+    )?;
 
     // The image SBOM, normalized to the compact bytes whose digest the provenance names.
     let image_sbom = SbomDocument::from_json(

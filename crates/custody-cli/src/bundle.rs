@@ -3,7 +3,9 @@
 //!
 //! Everything is fetched from the ledger at one checkpoint: every attestation about the image
 //! and its base, one inclusion proof each, the SBOM blobs not embedded in the attestations,
-//! and the manifest and config (from the ledger's blob store, or from `--image`). With
+//! and the manifest and config from the ledger's blob store (`custody submit DIR` puts them
+//! there; each is checked against its digest on the way in). `--image PATH` supplies them
+//! for images whose attest directory was submitted without them. With
 //! `--consistency-from SIZE` (the tree size in a gate's `--state`), a consistency proof from
 //! that size is included so the gate can advance its state offline.
 
@@ -36,8 +38,8 @@ pub(crate) struct Args {
     /// Include a consistency proof from this tree size (a gate's trusted state); repeatable.
     #[arg(long = "consistency-from", value_name = "SIZE")]
     consistency_from: Vec<u64>,
-    /// Take the manifest and config from this image (path) when the ledger does not store
-    /// them; its manifest digest must be DIGEST.
+    /// Take the manifest and config from this image (path) instead of the ledger's blob
+    /// store, for images submitted without them; its manifest digest must be DIGEST.
     #[arg(long)]
     image: Option<PathBuf>,
 }
@@ -73,7 +75,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             img.config_bytes().to_vec(),
         )?;
     }
-    let has_config = evidence.blob(&args.digest).is_some();
+    let has_manifest = evidence.blob(&args.digest).is_some();
     let entries = evidence.entries.len();
     let bundle = Bundle {
         image: args.digest.clone(),
@@ -87,9 +89,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         args.out.display(),
         args.digest
     );
-    if !has_config {
+    if !has_manifest {
+        note.push_str(&format!(
+            "\nwarning: the ledger does not store the manifest of {}: this bundle verifies the image \
+             only by path, not by digest",
+            args.digest
+        ));
         note.push_str(
-            "\nwarning: the ledger does not store the image's manifest and config; verify the image itself, or bundle again with --image PATH",
+            "\nhint: `custody submit ATTEST_DIR` uploads the manifest and config `custody attest` \
+             wrote; or bundle again with --image PATH",
         );
     }
     use std::io::Write as _;

@@ -195,7 +195,7 @@ fn image_facts(image: &str, evidence: Option<&Evidence>) -> anyhow::Result<Image
     if let Ok(digest) = image.parse::<Digest>() {
         let evidence = evidence.context("internal: evidence needed for a digest")?;
         let manifest = evidence.blob(&digest).with_context(|| {
-            format!("the evidence does not hold the manifest of {digest}\nhint: verify the image itself (a path), or bundle with `custody bundle --image PATH`")
+            format!("the evidence does not hold the manifest of {digest}\nhint: `custody submit ATTEST_DIR` stores the image's manifest and config in the ledger; or verify the image itself (a path)")
         })?;
         let config_digest = serde_json::from_slice::<serde_json::Value>(&manifest.data)
             .ok()

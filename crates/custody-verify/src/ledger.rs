@@ -17,6 +17,10 @@ use serde_json::Value;
 use crate::bundle::Bundle;
 use crate::evidence::{ConsistencyStep, Evidence, LoggedEntry, Origin};
 
+/// OCI image-spec media types, for a manifest or config that does not declare its own.
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
 /// Most entries gathered for one image (the ledger caps its image view at 10,000).
 const MAX_ENTRIES: usize = 10_000;
 
@@ -321,27 +325,47 @@ fn collect_blobs<T: LedgerTransport + ?Sized>(
     evidence: &mut Evidence,
     sboms: bool,
 ) -> Result<(), LedgerError> {
-    // The manifest and config, when the ledger stores them (so a gate deciding by digest
-    // needs no registry).
-    if get_blob(
-        t,
-        evidence,
-        image,
-        "application/vnd.oci.image.manifest.v1+json",
-    )? && let Some(blob) = evidence.blob(image)
-        && let Ok(m) = serde_json::from_slice::<Value>(&blob.data)
-        && let Some(config) = m
-            .get("config")
-            .and_then(|c| c.get("digest"))
-            .and_then(Value::as_str)
-            .and_then(|d| d.parse::<Digest>().ok())
-    {
-        get_blob(
-            t,
-            evidence,
-            &config,
-            "application/vnd.oci.image.config.v1+json",
-        )?;
+    // The manifest and config, when the ledger stores them (`custody submit DIR` uploads the
+    // exact bytes `custody attest` read), so a gate deciding by digest needs no registry.
+    // Both are checked against their digests by `add_blob`; the media types are the ones
+    // the manifest declares (OCI's when it declares none).
+    if evidence.blob(image).is_none() {
+        let path = format!("/api/v1/blobs/{image}");
+        match t.get(&path) {
+            Ok(data) => {
+                let manifest_type = serde_json::from_slice::<Value>(&data)
+                    .ok()
+                    .and_then(|m| m.get("mediaType")?.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| OCI_MANIFEST.to_owned());
+                evidence
+                    .add_blob(image.clone(), &manifest_type, data)
+                    .map_err(|e| LedgerError::Answer {
+                        path,
+                        reason: e.to_string(),
+                    })?;
+            }
+            Err(FetchError::NotFound) => {}
+            Err(source) => return Err(LedgerError::Fetch { path, source }),
+        }
+    }
+    let config = evidence
+        .blob(image)
+        .and_then(|b| serde_json::from_slice::<Value>(&b.data).ok())
+        .and_then(|m| {
+            let digest = m
+                .pointer("/config/digest")?
+                .as_str()?
+                .parse::<Digest>()
+                .ok()?;
+            let media_type = m
+                .pointer("/config/mediaType")
+                .and_then(Value::as_str)
+                .unwrap_or(OCI_CONFIG)
+                .to_owned();
+            Some((digest, media_type))
+        });
+    if let Some((digest, media_type)) = config {
+        get_blob(t, evidence, &digest, &media_type)?;
     }
     if !sboms {
         return Ok(());
@@ -391,4 +415,97 @@ fn collect_blobs<T: LedgerTransport + ?Sized>(
         get_blob(t, evidence, &d, custody_types::media_types::CYCLONEDX_JSON)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A ledger that serves fixed blobs.
+    struct Blobs(HashMap<String, Vec<u8>>);
+
+    impl LedgerTransport for Blobs {
+        fn base_url(&self) -> &str {
+            "http://ledger.test"
+        }
+        fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+            self.0.get(path).cloned().ok_or(FetchError::NotFound)
+        }
+    }
+
+    fn serve(blobs: &[(&Digest, &[u8])]) -> Blobs {
+        Blobs(
+            blobs
+                .iter()
+                .map(|(d, b)| (format!("/api/v1/blobs/{d}"), b.to_vec()))
+                .collect(),
+        )
+    }
+
+    fn manifest(config: &Digest, media_type: Option<&str>) -> Vec<u8> {
+        let mut m = serde_json::json!({"schemaVersion": 2,
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config, "size": 2},
+            "layers": []});
+        if let Some(t) = media_type {
+            m["mediaType"] = t.into();
+        }
+        serde_json::to_vec(&m).unwrap()
+    }
+
+    #[test]
+    fn the_manifest_and_the_config_it_names_are_fetched_with_their_media_types() {
+        let config = b"{}".to_vec();
+        let config_digest = Digest::sha256_of(&config);
+        let m = manifest(
+            &config_digest,
+            Some(custody_types::media_types::DOCKER_MANIFEST_V2),
+        );
+        let image = Digest::sha256_of(&m);
+        let t = serve(&[(&image, &m), (&config_digest, &config)]);
+        let mut e = Evidence::new(Origin::Ledger { url: "x".into() });
+        collect_blobs(&t, &image, &mut e, false).unwrap();
+        assert_eq!(e.blob(&image).unwrap().data, m);
+        assert_eq!(
+            e.blob(&image).unwrap().media_type,
+            custody_types::media_types::DOCKER_MANIFEST_V2
+        );
+        assert_eq!(
+            e.blob(&config_digest).unwrap().media_type,
+            custody_types::media_types::DOCKER_CONFIG
+        );
+        // An OCI manifest may leave its media type out.
+        let m = manifest(&config_digest, None);
+        let image = Digest::sha256_of(&m);
+        let mut e = Evidence::new(Origin::Ledger { url: "x".into() });
+        collect_blobs(&serve(&[(&image, &m)]), &image, &mut e, false).unwrap();
+        assert_eq!(e.blob(&image).unwrap().media_type, OCI_MANIFEST);
+        assert!(e.blob(&config_digest).is_none(), "the config is not stored");
+    }
+
+    #[test]
+    fn blobs_that_do_not_match_their_digest_are_refused() {
+        let config_digest = Digest::sha256_of(b"{}");
+        let m = manifest(&config_digest, None);
+        let image = Digest::sha256_of(&m);
+        // The ledger answers the config's digest with other bytes.
+        let t = serve(&[(&image, &m), (&config_digest, b"{\"user\":\"0\"}")]);
+        let mut e = Evidence::new(Origin::Ledger { url: "x".into() });
+        let err = collect_blobs(&t, &image, &mut e, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("claimed to be {config_digest}")),
+            "{err}"
+        );
+        // And a manifest that is not the image's.
+        let t = serve(&[(&image, b"{\"schemaVersion\":2}")]);
+        let mut e = Evidence::new(Origin::Ledger { url: "x".into() });
+        assert!(collect_blobs(&t, &image, &mut e, false).is_err());
+        // A ledger that does not store them is not an error: the verifier then says what
+        // is missing.
+        let mut e = Evidence::new(Origin::Ledger { url: "x".into() });
+        collect_blobs(&serve(&[]), &image, &mut e, false).unwrap();
+        assert!(e.blobs().is_empty());
+    }
 }
