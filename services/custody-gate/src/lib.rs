@@ -18,7 +18,8 @@
 pub mod admission;
 mod server;
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ use custody_verify::{
 };
 use serde_json::{Value, json};
 
-pub use server::{serve, shutdown_signal, tls_config};
+pub use server::{TlsError, serve, shutdown_signal, tls_config};
 
 /// The gate's configuration, parsed once from flags and `CUSTODY_GATE_*` variables.
 #[derive(Debug, Clone, clap::Parser)]
@@ -59,6 +60,9 @@ pub struct Config {
     /// The ledger's base URL.
     #[arg(long, env = "CUSTODY_GATE_LEDGER")]
     pub ledger: String,
+    /// Extra CA certificate (PEM) to trust for an https ledger (e.g. a cluster-internal CA).
+    #[arg(long, env = "CUSTODY_GATE_LEDGER_CA")]
+    pub ledger_ca_cert: Option<PathBuf>,
     /// Token for the ledger (reads, and writes when recording decisions).
     #[arg(long, env = "CUSTODY_GATE_LEDGER_TOKEN", hide_env_values = true)]
     pub ledger_token: Option<String>,
@@ -88,20 +92,48 @@ pub struct LedgerHttp {
 }
 
 impl LedgerHttp {
-    /// A client for `url` with an optional bearer token.
-    pub fn new(url: &str, token: Option<String>, timeout: Duration) -> LedgerHttp {
+    /// A client for `url` with an optional bearer token, trusting the webpki roots and, when
+    /// given, the CA certificates in the PEM file `ca`.
+    pub fn new(
+        url: &str,
+        token: Option<String>,
+        timeout: Duration,
+        ca: Option<&Path>,
+    ) -> Result<LedgerHttp, TlsError> {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(ca) = ca {
+            let pem_err = |reason: String| TlsError::Pem {
+                path: ca.display().to_string(),
+                reason,
+            };
+            let pem = std::fs::read(ca).map_err(|e| pem_err(e.to_string()))?;
+            let certs = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| pem_err(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(pem_err("no certificate in the file".into()));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
+            .tls_config(tls.build())
             .build();
-        LedgerHttp {
+        Ok(LedgerHttp {
             agent: config.into(),
             base: url.trim_end_matches('/').to_owned(),
             token,
-        }
+        })
     }
 
-    fn post_json(&self, path: &str, body: &[u8]) -> Result<u16, String> {
+    /// POSTs JSON; the status and (up to 64 KiB of) the answer.
+    fn post_json(&self, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
         let mut req = self
             .agent
             .post(format!("{}{path}", self.base))
@@ -109,8 +141,15 @@ impl LedgerHttp {
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
-        let resp = req.send(body).map_err(|e| e.to_string())?;
-        Ok(resp.status().as_u16())
+        let mut resp = req.send(body).map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let answer = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 10)
+            .read_to_vec()
+            .unwrap_or_default();
+        Ok((status, answer))
     }
 }
 
@@ -151,6 +190,7 @@ pub struct Metrics {
     decisions: prometheus::IntCounterVec,
     seconds: prometheus::Histogram,
     recorded: prometheus::IntCounterVec,
+    state_errors: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -173,12 +213,18 @@ impl Metrics {
         )?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(seconds.clone()))?;
+        let state_errors = prometheus::IntCounter::new(
+            "custody_gate_state_write_errors_total",
+            "Failed writes of the trusted checkpoint to --state",
+        )?;
         registry.register(Box::new(recorded.clone()))?;
+        registry.register(Box::new(state_errors.clone()))?;
         Ok(Metrics {
             registry,
             decisions,
             seconds,
             recorded,
+            state_errors,
         })
     }
 
@@ -239,8 +285,15 @@ impl Gate {
     }
 
     /// Decides about one image by digest (blocking: call from the blocking pool), recording
-    /// the decision in the ledger when `record` (never for an admission dry run).
-    pub fn decide(&self, digest: &Digest, record: bool) -> Result<Decision, GateError> {
+    /// the decision in the ledger when `record` (never for an admission dry run). `reference`
+    /// is the image as the caller named it (`registry/app@sha256:…`), recorded as the
+    /// summary's resource URI.
+    pub fn decide(
+        &self,
+        digest: &Digest,
+        reference: Option<&str>,
+        record: bool,
+    ) -> Result<Decision, GateError> {
         let started = std::time::Instant::now();
         let trusted = self
             .trusted
@@ -293,7 +346,7 @@ impl Gate {
             self.advance(next);
         }
         if record {
-            self.record(&decision);
+            self.record(&decision, reference);
         }
         Ok(decision)
     }
@@ -307,25 +360,38 @@ impl Gate {
             return;
         }
         *t = Some(next.clone());
+        // Written while the lock is held, so two decisions never interleave their writes.
         if let Some(path) = &self.state_file
-            && let Ok(json) = serde_json::to_vec_pretty(next)
+            && let Ok(mut json) = serde_json::to_vec_pretty(next)
         {
-            let tmp = path.with_extension("tmp");
-            if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path)) {
+            json.push(b'\n');
+            if let Err(e) = write_durably(path, &json) {
+                self.metrics.state_errors.inc();
                 tracing::warn!(error = %e, path = %path.display(), "cannot save the trusted checkpoint");
             }
         }
     }
 
-    /// Signs the decision as a SLSA Verification Summary and submits it to the ledger.
-    fn record(&self, decision: &Decision) {
+    /// Signs the decision, allowed or denied, as a SLSA Verification Summary (PASSED or
+    /// FAILED) and submits it to the ledger, so auditors see every admission attempt. A
+    /// decision that could not be made is not recorded (there is nothing signed to record,
+    /// and the ledger is usually why). Recording is best effort: the admission answer never
+    /// waits on a ledger refusal, which is logged and counted instead.
+    fn record(&self, decision: &Decision, reference: Option<&str>) {
         let Some((key, ledger)) = &self.recorder else {
             return;
+        };
+        // The reference only names the resource when it pins this very digest.
+        let resource = match reference {
+            Some(r) if admission::pinned_digest(r).as_ref() == Some(&decision.image) => {
+                format!("oci://{r}")
+            }
+            _ => format!("oci://{}", decision.image),
         };
         let mut summary = VerificationSummary::new(
             "https://custody.dev/gate",
             decision.verified_at,
-            &format!("oci://{}", decision.image),
+            &resource,
             None,
             &decision.policy,
             if decision.allowed {
@@ -349,9 +415,19 @@ impl Gate {
             KeyIdHint::default(),
         );
         let result = match ledger.post_json("/api/v1/entries", &envelope.to_json()) {
-            Ok(200) => "ok",
-            Ok(status) => {
-                tracing::warn!(status, image = %decision.image, "the ledger refused the decision record");
+            Ok((200..=299, answer)) => {
+                let index = serde_json::from_slice::<Value>(&answer)
+                    .ok()
+                    .and_then(|v| v.pointer("/entries/0/index")?.as_u64());
+                tracing::info!(image = %decision.image, allowed = decision.allowed, index, "decision recorded");
+                "ok"
+            }
+            Ok((status, answer)) => {
+                let message = String::from_utf8_lossy(&answer)
+                    .chars()
+                    .take(300)
+                    .collect::<String>();
+                tracing::warn!(status, %message, image = %decision.image, "the ledger refused the decision record");
                 "refused"
             }
             Err(e) => {
@@ -361,6 +437,39 @@ impl Gate {
         };
         self.metrics.recorded.with_label_values(&[result]).inc();
     }
+}
+
+/// Replaces `path` with `bytes` so that a crash at any point leaves the old or the new file,
+/// never a torn one: a temporary file in the same folder, written and fsynced, renamed over
+/// `path`, then the folder fsynced so the rename itself survives power loss.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn error_json(status: StatusCode, code: &str, message: &str) -> Response {
@@ -374,9 +483,10 @@ fn error_json(status: StatusCode, code: &str, message: &str) -> Response {
 async fn decide_blocking(
     gate: Arc<Gate>,
     digest: Digest,
+    reference: Option<String>,
     record: bool,
 ) -> Result<Decision, GateError> {
-    tokio::task::spawn_blocking(move || gate.decide(&digest, record))
+    tokio::task::spawn_blocking(move || gate.decide(&digest, reference.as_deref(), record))
         .await
         .map_err(|e| GateError::Internal(e.to_string()))?
 }
@@ -407,7 +517,7 @@ async fn verify_api(State(gate): State<Arc<Gate>>, body: axum::body::Bytes) -> R
             );
         }
     };
-    match decide_blocking(gate, digest, true).await {
+    match decide_blocking(gate, digest, Some(req.image), true).await {
         Ok(d) => (StatusCode::OK, Json(d)).into_response(),
         Err(e) => error_json(StatusCode::BAD_GATEWAY, "undecided", &e.to_string()),
     }
@@ -449,7 +559,14 @@ async fn validate(State(gate): State<Arc<Gate>>, body: axum::body::Bytes) -> Res
             ));
             continue;
         };
-        match decide_blocking(gate.clone(), digest, !review.dry_run).await {
+        match decide_blocking(
+            gate.clone(),
+            digest,
+            Some(image.reference.clone()),
+            !review.dry_run,
+        )
+        .await
+        {
             Ok(d) if d.allowed => {}
             Ok(d) => denials.push(format!(
                 "container {} ({}): {}",

@@ -47,7 +47,12 @@ fn main() -> anyhow::Result<()> {
                 custody_attest::load_signing_key(&source, password.as_deref().map(str::as_bytes))?;
             Some((
                 key,
-                LedgerHttp::new(&config.ledger, config.ledger_token.clone(), timeout),
+                LedgerHttp::new(
+                    &config.ledger,
+                    config.ledger_token.clone(),
+                    timeout,
+                    config.ledger_ca_cert.as_deref(),
+                )?,
             ))
         }
     };
@@ -58,7 +63,12 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => None,
     };
-    let ledger = LedgerHttp::new(&config.ledger, config.ledger_token.clone(), timeout);
+    let ledger = LedgerHttp::new(
+        &config.ledger,
+        config.ledger_token.clone(),
+        timeout,
+        config.ledger_ca_cert.as_deref(),
+    )?;
     let gate = Gate::new(
         policy,
         Box::new(ledger),
@@ -76,7 +86,19 @@ fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        tracing::info!(listen = %config.listen, tls = tls.is_some(), "custody-gate serving");
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, tls = tls.is_some(), "custody-gate serving");
+        // The bound address on stdout (data), so `--listen 127.0.0.1:0` is usable by scripts.
+        {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(
+                stdout,
+                "listening on {}://{addr}",
+                if tls.is_some() { "https" } else { "http" }
+            );
+            let _ = stdout.flush();
+        }
         serve(
             listener,
             router,
