@@ -1,20 +1,16 @@
 //! Exit codes, error printing and stdout handling shared by every command.
 
-// Scaffolding while the first commands land; removed once every item has a caller.
-#![allow(dead_code)]
-
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-/// What a command concluded, mapped to the exit code the house style documents.
+/// What a command concluded, mapped to the exit code the house style documents. A command
+/// that could not do its job (or could not decide) returns an error instead: exit 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// Done, valid, or allowed: exit 0.
     Ok,
     /// A check failed (invalid signature, denied): exit 1.
     Failed,
-    /// Could not do the job or could not decide: exit 2.
-    Error,
 }
 
 impl Outcome {
@@ -22,7 +18,6 @@ impl Outcome {
         match self {
             Outcome::Ok => 0,
             Outcome::Failed => 1,
-            Outcome::Error => 2,
         }
     }
 }
