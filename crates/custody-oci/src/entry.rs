@@ -230,6 +230,28 @@ impl<'a> EntryContent<'a> {
         Ok(out)
     }
 
+    /// [`EntryContent::read_all`] into a buffer the caller keeps from one entry to the next,
+    /// returning the content (`buf[..size]`). A visitor that parses many files and keeps
+    /// only what it parsed out of them saves an allocation, and the zeroing and page faults
+    /// of fresh memory, per file. The buffer grows to the largest file read and keeps its
+    /// length; the same [`crate::Limits::max_capture_bytes`] bound applies.
+    pub fn read_all_into<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<&'b [u8], LayerError> {
+        let too_large = || LayerError::Limit {
+            what: format!("file {:?} ({} bytes)", self.path, self.size),
+            limit: "max_capture_bytes",
+            max: self.max_capture,
+        };
+        if self.size > self.max_capture {
+            return Err(too_large());
+        }
+        let size = usize::try_from(self.size).map_err(|_| too_large())?;
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        self.read_exact(&mut buf[..size]).map_err(LayerError::Tar)?;
+        Ok(&buf[..size])
+    }
+
     /// Records a warning about this entry in the layer's result (for one bad record that
     /// should not fail the layer).
     pub fn warn(&mut self, message: impl Into<String>) {

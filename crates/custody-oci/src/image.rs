@@ -406,14 +406,15 @@ impl Image {
         visitor: &mut V,
     ) -> Result<LayerContents<V::Payload>, OciError> {
         let ctx = self.context(index)?;
-        layer::read(&ctx, None, visitor)
+        layer::read(&ctx, visitor)
             .map(|(contents, _)| contents)
             .map_err(|e| self.layer_error(index, e))
     }
 
-    /// Reads every layer in parallel (one rayon task per layer, a fresh visitor from
-    /// `make_visitor(index)` for each) and returns the results bottom first. Apply them to an
-    /// [`crate::ImageView`] in order afterwards.
+    /// Reads every layer in parallel (one rayon task per layer, largest first, a fresh
+    /// visitor from `make_visitor(index)` for each; a layer blob of 1 MiB or more is decoded
+    /// on a thread of its own while the task parses it) and returns the results bottom
+    /// first. Apply them to an [`crate::ImageView`] in order afterwards.
     pub fn read_layers<V, F>(
         &self,
         make_visitor: F,
@@ -423,10 +424,22 @@ impl Image {
         V::Payload: Send,
         F: Fn(usize) -> V + Sync,
     {
-        (0..self.layers.len())
+        let mut read: Vec<(usize, LayerContents<V::Payload>)> = self
+            .largest_first()
             .into_par_iter()
-            .map(|i| self.read_layer(i, &mut make_visitor(i)))
-            .collect()
+            .map(|i| Ok((i, self.read_layer(i, &mut make_visitor(i))?)))
+            .collect::<Result<_, OciError>>()?;
+        read.sort_unstable_by_key(|(i, _)| *i);
+        Ok(read.into_iter().map(|(_, contents)| contents).collect())
+    }
+
+    /// Layer indexes by blob size, largest first: reading an image takes as long as its
+    /// largest layer at least, so that one starts at once and the small ones fill in around
+    /// it.
+    fn largest_first(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.layers.len()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(self.layers[i].size), i));
+        order
     }
 
     /// Streams layer `index` through decompression and hashing only, checking its size,
@@ -439,10 +452,13 @@ impl Image {
     /// Verifies every layer in parallel (the deploy gate's check that the image on disk is
     /// the one its manifest and config name). The first failure is returned.
     pub fn verify_layers(&self) -> Result<Vec<LayerReport>, OciError> {
-        (0..self.layers.len())
+        let mut verified: Vec<LayerReport> = self
+            .largest_first()
             .into_par_iter()
             .map(|i| self.verify_layer(i))
-            .collect()
+            .collect::<Result<_, OciError>>()?;
+        verified.sort_unstable_by_key(|r| r.index);
+        Ok(verified)
     }
 }
 

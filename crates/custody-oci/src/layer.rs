@@ -1,12 +1,23 @@
 //! Layer blobs: what the manifest says about them, and the streaming reader that decodes,
 //! hashes, bounds and parses one in a single pass.
+//!
+//! The pass is split in two halves that can run on two threads: the decoding side reads the
+//! blob, hashes it (the blob digest), decompresses it and enforces the size limits; the
+//! parsing side hashes the decoded bytes (the DiffID), walks the tar and hands entries to the
+//! visitor. They exchange large chunks of decoded bytes over a bounded channel, so memory per
+//! layer is a few chunks whatever the layer's size. An image's largest layer, which sets how
+//! long reading the image takes, then keeps two cores busy instead of one; small layers and
+//! bare blobs run both halves on one thread. Entry data nobody reads is skipped by moving
+//! through the chunks, never copied out.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use custody_types::{ChainId, DiffId, Digest, Sha256Hasher, media_types};
 use oci_spec::image::MediaType;
@@ -143,55 +154,46 @@ pub struct LayerReport {
 /// the number of bytes just read. For progress bars; called from reader threads.
 pub type ProgressFn = std::sync::Arc<dyn Fn(usize, u64) + Send + Sync>;
 
-/// Hashes, counts and sizes of one stream, shared by the reader stack of one layer.
-struct State {
-    compressed: Sha256Hasher,
-    uncompressed: Sha256Hasher,
-    uncompressed_len: u64,
-    failure: Option<LayerError>,
-}
-
-type Shared = Rc<RefCell<State>>;
-
-fn set_failure(state: &Shared, e: LayerError) {
-    let mut s = state.borrow_mut();
-    if s.failure.is_none() {
-        s.failure = Some(e);
-    }
-}
+/// Size of the buffers decoded tar bytes travel in. Large, so that hashing, decoding and
+/// tar parsing each work on long runs of bytes and per-call overhead vanishes.
+const CHUNK: usize = 512 << 10;
+/// Chunks in flight between a layer's decoding thread and its parsing thread.
+const DEPTH: usize = 4;
+/// Buffer between the blob file and the decompressor.
+const BUF: usize = 256 << 10;
+/// Blobs at least this large are decoded on a thread of their own while the caller's thread
+/// parses the tar; below it a second thread costs more than it saves.
+const PIPELINE_MIN: u64 = 1 << 20;
 
 /// The blob as read from disk: hashes and counts the compressed bytes and refuses to read
-/// past the descriptor's size.
-struct CompressedTap<'a> {
-    inner: Box<dyn Read + 'a>,
-    state: Shared,
+/// past the descriptor's size. The first failure is kept here so it can be reported as
+/// itself rather than as the decoder's symptom of it.
+struct CompressedTap<'a, R> {
+    inner: R,
+    hasher: Sha256Hasher,
     expected: u64,
     progress: Option<&'a ProgressFn>,
     layer: usize,
+    failure: Option<LayerError>,
 }
 
-impl Read for CompressedTap<'_> {
+impl<R: Read> Read for CompressedTap<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = match self.inner.read(buf) {
             Ok(n) => n,
             Err(e) => {
                 let msg = e.to_string();
-                set_failure(&self.state, LayerError::Io(e));
+                self.failure.get_or_insert(LayerError::Io(e));
                 return Err(io::Error::other(msg));
             }
         };
-        let mut s = self.state.borrow_mut();
-        s.compressed.update(&buf[..n]);
-        let len = s.compressed.len();
-        drop(s);
+        self.hasher.update(&buf[..n]);
+        let len = self.hasher.len();
         if len > self.expected {
-            set_failure(
-                &self.state,
-                LayerError::SizeMismatch {
-                    expected: self.expected,
-                    actual: len,
-                },
-            );
+            self.failure.get_or_insert(LayerError::SizeMismatch {
+                expected: self.expected,
+                actual: len,
+            });
             return Err(io::Error::other("blob longer than its descriptor says"));
         }
         if let Some(p) = self.progress
@@ -203,23 +205,41 @@ impl Read for CompressedTap<'_> {
     }
 }
 
-enum Decoder<'a> {
-    Plain(BufReader<CompressedTap<'a>>),
-    Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<CompressedTap<'a>>>>),
-    Zstd(zstd::stream::read::Decoder<'static, BufReader<CompressedTap<'a>>>),
+type Tapped<'a, R> = BufReader<CompressedTap<'a, R>>;
+
+enum Decoder<'a, R: Read> {
+    Plain(Box<Tapped<'a, R>>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<Tapped<'a, R>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, Tapped<'a, R>>>),
 }
 
-impl<'a> Decoder<'a> {
-    fn into_inner(self) -> BufReader<CompressedTap<'a>> {
+impl<'a, R: Read> Decoder<'a, R> {
+    fn tap(&self) -> &CompressedTap<'a, R> {
         match self {
-            Decoder::Plain(r) => r,
+            Decoder::Plain(r) => r.get_ref(),
+            Decoder::Gzip(d) => d.get_ref().get_ref(),
+            Decoder::Zstd(d) => d.get_ref().get_ref(),
+        }
+    }
+
+    fn tap_mut(&mut self) -> &mut CompressedTap<'a, R> {
+        match self {
+            Decoder::Plain(r) => r.get_mut(),
+            Decoder::Gzip(d) => d.get_mut().get_mut(),
+            Decoder::Zstd(d) => d.get_mut().get_mut(),
+        }
+    }
+
+    fn into_inner(self) -> Tapped<'a, R> {
+        match self {
+            Decoder::Plain(r) => *r,
             Decoder::Gzip(d) => d.into_inner(),
             Decoder::Zstd(d) => d.finish(),
         }
     }
 }
 
-impl Read for Decoder<'_> {
+impl<R: Read> Read for Decoder<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::Plain(r) => r.read(buf),
@@ -229,19 +249,140 @@ impl Read for Decoder<'_> {
     }
 }
 
-/// The decoded tar stream: hashes it for the DiffID and enforces the size limits, so a
-/// decompression bomb stops at the limit instead of filling memory or running for hours.
-struct DecodedTap<'a> {
-    inner: Decoder<'a>,
-    state: Shared,
+/// A buffer of decoded bytes. The vector stays at full length (zeroed once, when first
+/// allocated) and `len` says how much of it holds data, so a reused chunk is never cleared
+/// again.
+struct Chunk {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            data: vec![0; CHUNK],
+            len: 0,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+}
+
+/// What the decoding side knows once the blob is read to its end.
+struct Produced {
+    digest: Digest,
+    compressed_len: u64,
+    uncompressed_len: u64,
+}
+
+/// The decoding side of one layer: reads the blob (hashing and counting it), decompresses
+/// it and enforces the size limits on the decoded bytes, so a decompression bomb stops at
+/// the limit instead of filling memory or running for hours.
+struct Producer<'a, R: Read> {
+    decoder: Decoder<'a, R>,
     compression: Compression,
+    len: u64,
     limits: &'a Limits,
     layer: usize,
     seen: &'a [AtomicU64],
 }
 
-impl DecodedTap<'_> {
-    fn check_limits(&self, len: u64) -> Result<(), LayerError> {
+impl<'a, R: Read> Producer<'a, R> {
+    /// Opens the decoder the blob's magic bytes call for, warning when the media type
+    /// declared another compression.
+    fn open(
+        ctx: &ReadContext<'a>,
+        source: R,
+        expected: u64,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Producer<'a, R>, LayerError> {
+        let tap = CompressedTap {
+            inner: source,
+            hasher: Sha256Hasher::new(),
+            expected,
+            progress: ctx.progress,
+            layer: ctx.index,
+            failure: None,
+        };
+        let mut buffered = BufReader::with_capacity(BUF, tap);
+        let found = match buffered.fill_buf() {
+            Ok(magic) => sniff(magic).unwrap_or(Compression::None),
+            Err(e) => {
+                return Err(buffered
+                    .get_mut()
+                    .failure
+                    .take()
+                    .unwrap_or(LayerError::Io(e)));
+            }
+        };
+        if let Some(layer) = ctx.layer.filter(|l| l.compression != found) {
+            push_warning(
+                warnings,
+                Warning {
+                    layer: Some(layer.index),
+                    path: None,
+                    message: format!(
+                        "media type {} declares {} but the blob is {found}; decoding it as {found}",
+                        layer.media_type, layer.compression
+                    ),
+                },
+            );
+        }
+        let decoder = match found {
+            Compression::None => Decoder::Plain(Box::new(buffered)),
+            Compression::Gzip => {
+                Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
+            }
+            Compression::Zstd => Decoder::Zstd(Box::new(
+                zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| {
+                    LayerError::Decompress {
+                        compression: found,
+                        source: e,
+                    }
+                })?,
+            )),
+        };
+        Ok(Producer {
+            decoder,
+            compression: found,
+            len: 0,
+            limits: ctx.limits,
+            layer: ctx.index,
+            seen: ctx.seen,
+        })
+    }
+
+    /// Fills `chunk` with the next decoded bytes; `len == 0` at the end of the stream.
+    fn fill(&mut self, chunk: &mut Chunk) -> Result<(), LayerError> {
+        chunk.len = 0;
+        while chunk.len < chunk.data.len() {
+            let n = match self.decoder.read(&mut chunk.data[chunk.len..]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // A failure below (short read, oversized blob) surfaces here as a decoder
+                    // error; the first recorded failure is the one reported.
+                    let compression = self.compression;
+                    return Err(self.decoder.tap_mut().failure.take().unwrap_or(
+                        LayerError::Decompress {
+                            compression,
+                            source: e,
+                        },
+                    ));
+                }
+            };
+            chunk.len += n;
+            self.len += n as u64;
+            self.check_limits()?;
+        }
+        Ok(())
+    }
+
+    fn check_limits(&self) -> Result<(), LayerError> {
+        let len = self.len;
         let limit =
             |limit: &'static str, max: u64, what: String| LayerError::Limit { what, limit, max };
         if len > self.limits.max_layer_bytes {
@@ -254,7 +395,7 @@ impl DecodedTap<'_> {
         if let Some(ratio) = self.limits.max_expansion_ratio
             && len > self.limits.expansion_check_after
         {
-            let compressed = self.state.borrow().compressed.len().max(1);
+            let compressed = self.decoder.tap().hasher.len().max(1);
             if len / compressed > ratio {
                 return Err(limit(
                     "max_expansion_ratio",
@@ -276,40 +417,247 @@ impl DecodedTap<'_> {
         }
         Ok(())
     }
+
+    /// Reads what is left of the blob after the decoded stream ended (trailing padding or
+    /// frames) so the digest covers every byte, and returns the totals.
+    fn finish(self) -> Result<Produced, LayerError> {
+        let len = self.len;
+        let mut rest = self.decoder.into_inner();
+        let drained = io::copy(&mut rest, &mut io::sink());
+        let mut tap = rest.into_inner();
+        if let Some(f) = tap.failure.take() {
+            return Err(f);
+        }
+        drained.map_err(LayerError::Tar)?;
+        Ok(Produced {
+            compressed_len: tap.hasher.len(),
+            digest: tap.hasher.finish(),
+            uncompressed_len: len,
+        })
+    }
 }
 
-impl Read for DecodedTap<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = match self.inner.read(buf) {
-            Ok(n) => n,
-            Err(e) => {
-                // A failure below (short read, oversized blob) surfaces here as a decoder
-                // error; the first recorded failure is the one reported.
-                let msg = e.to_string();
-                set_failure(
-                    &self.state,
-                    LayerError::Decompress {
-                        compression: self.compression,
-                        source: e,
-                    },
-                );
-                return Err(io::Error::other(msg));
-            }
-        };
-        let len = {
-            let mut s = self.state.borrow_mut();
-            if self.compression != Compression::None {
-                s.uncompressed.update(&buf[..n]);
-            }
-            s.uncompressed_len += n as u64;
-            s.uncompressed_len
-        };
-        if let Err(e) = self.check_limits(len) {
-            let msg = e.to_string();
-            set_failure(&self.state, e);
-            return Err(io::Error::other(msg));
+/// Where the parsing side of a layer gets decoded chunks: the decoder itself, on the same
+/// thread, or a channel from a decoding thread.
+trait Source {
+    /// The next chunk, `None` at the end of the stream. `spent` is the previous chunk,
+    /// handed back for reuse.
+    fn next_chunk(&mut self, spent: Option<Chunk>) -> Result<Option<Chunk>, LayerError>;
+
+    /// The decoding side's totals, once `next_chunk` has returned `None`.
+    fn finish(self) -> Result<Produced, LayerError>;
+}
+
+impl<R: Read> Source for Producer<'_, R> {
+    fn next_chunk(&mut self, spent: Option<Chunk>) -> Result<Option<Chunk>, LayerError> {
+        let mut chunk = spent.unwrap_or_else(Chunk::new);
+        self.fill(&mut chunk)?;
+        Ok((chunk.len > 0).then_some(chunk))
+    }
+
+    fn finish(self) -> Result<Produced, LayerError> {
+        Producer::finish(self)
+    }
+}
+
+enum Message {
+    Data(Chunk),
+    End(Result<Produced, LayerError>),
+}
+
+/// The parsing end of a decoding thread.
+struct Piped {
+    chunks: mpsc::Receiver<Message>,
+    spent: mpsc::Sender<Chunk>,
+    end: Option<Produced>,
+}
+
+impl Source for Piped {
+    fn next_chunk(&mut self, spent: Option<Chunk>) -> Result<Option<Chunk>, LayerError> {
+        if let Some(c) = spent {
+            // The decoder may have finished already; then the chunk is simply dropped.
+            let _ = self.spent.send(c);
         }
+        match self.chunks.recv() {
+            Ok(Message::Data(c)) => Ok(Some(c)),
+            Ok(Message::End(Ok(p))) => {
+                self.end = Some(p);
+                Ok(None)
+            }
+            Ok(Message::End(Err(e))) => Err(e),
+            Err(_) => Err(decoder_gone()),
+        }
+    }
+
+    fn finish(self) -> Result<Produced, LayerError> {
+        self.end.ok_or_else(decoder_gone)
+    }
+}
+
+fn decoder_gone() -> LayerError {
+    LayerError::Io(io::Error::other("the layer's decoding thread stopped"))
+}
+
+/// The decoding thread: fills chunks and sends them until the stream ends, fails, or the
+/// parsing side hangs up (it failed, so the rest of the blob is not needed).
+fn produce<R: Read>(
+    mut producer: Producer<'_, R>,
+    chunks: mpsc::SyncSender<Message>,
+    spent: mpsc::Receiver<Chunk>,
+) {
+    loop {
+        let mut chunk = spent.try_recv().unwrap_or_else(|_| Chunk::new());
+        match producer.fill(&mut chunk) {
+            Ok(()) if chunk.len > 0 => {
+                if chunks.send(Message::Data(chunk)).is_err() {
+                    return;
+                }
+            }
+            Ok(()) => {
+                let _ = chunks.send(Message::End(producer.finish()));
+                return;
+            }
+            Err(e) => {
+                let _ = chunks.send(Message::End(Err(e)));
+                return;
+            }
+        }
+    }
+}
+
+/// The first failure of the stream beneath the tar parser, kept so that it, and not the
+/// parser's symptom of it, is what gets reported.
+type FailureSlot = Rc<RefCell<Option<LayerError>>>;
+
+/// The decoded tar stream as the tar parser reads it: chunks from a [`Source`], hashed whole
+/// for the DiffID as they arrive (when the blob is compressed; otherwise the blob digest is
+/// the DiffID). Skipping an entry's data moves through the chunks without copying them.
+struct Feed<S: Source> {
+    source: S,
+    chunk: Option<Chunk>,
+    pos: usize,
+    offset: u64,
+    ended: bool,
+    diff: Option<Sha256Hasher>,
+    failure: FailureSlot,
+}
+
+impl<S: Source> Feed<S> {
+    fn new(source: S, compression: Compression, failure: FailureSlot) -> Feed<S> {
+        Feed {
+            source,
+            chunk: None,
+            pos: 0,
+            offset: 0,
+            ended: false,
+            diff: (compression != Compression::None).then(Sha256Hasher::new),
+            failure,
+        }
+    }
+
+    /// Makes sure the current chunk has unread bytes; `false` at the end of the stream.
+    fn refill(&mut self) -> io::Result<bool> {
+        loop {
+            if let Some(c) = &self.chunk
+                && self.pos < c.len
+            {
+                return Ok(true);
+            }
+            if self.ended {
+                return Ok(false);
+            }
+            match self.source.next_chunk(self.chunk.take()) {
+                Ok(Some(c)) => {
+                    if let Some(h) = &mut self.diff {
+                        h.update(c.bytes());
+                    }
+                    self.chunk = Some(c);
+                    self.pos = 0;
+                }
+                Ok(None) => {
+                    self.ended = true;
+                    return Ok(false);
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    let mut slot = self.failure.borrow_mut();
+                    if slot.is_none() {
+                        *slot = Some(e);
+                    }
+                    return Err(io::Error::other(msg));
+                }
+            }
+        }
+    }
+
+    /// Reads the rest of the stream (tar padding, anything after the end-of-archive marker)
+    /// so the DiffID covers every byte.
+    fn drain(&mut self) -> io::Result<()> {
+        while self.refill()? {
+            if let Some(c) = &self.chunk {
+                self.offset += (c.len - self.pos) as u64;
+                self.pos = c.len;
+            }
+        }
+        Ok(())
+    }
+
+    /// The decoding side's totals and the DiffID (the blob digest for a plain tar).
+    fn finish(self) -> Result<(Produced, Digest), LayerError> {
+        let produced = self.source.finish()?;
+        let diff = match self.diff {
+            Some(h) => h.finish(),
+            None => produced.digest.clone(),
+        };
+        Ok((produced, diff))
+    }
+}
+
+impl<S: Source> Read for Feed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || !self.refill()? {
+            return Ok(0);
+        }
+        let Some(c) = &self.chunk else {
+            return Ok(0);
+        };
+        let n = (c.len - self.pos).min(buf.len());
+        buf[..n].copy_from_slice(&c.data[self.pos..self.pos + n]);
+        self.pos += n;
+        self.offset += n as u64;
         Ok(n)
+    }
+}
+
+/// Forward skips only: the tar parser seeks over the data of entries nobody read. The bytes
+/// are still decoded and hashed (the DiffID covers them); they are just not copied out.
+impl<S: Source> Seek for Feed<S> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let backwards = || {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                "layer streams only skip forward",
+            )
+        };
+        let SeekFrom::Current(delta) = to else {
+            return Err(backwards());
+        };
+        let mut left = u64::try_from(delta).map_err(|_| backwards())?;
+        while left > 0 {
+            if !self.refill()? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "unexpected EOF during skip",
+                ));
+            }
+            if let Some(c) = &self.chunk {
+                let n = ((c.len - self.pos) as u64).min(left);
+                self.pos += n as usize;
+                self.offset += n;
+                left -= n;
+            }
+        }
+        Ok(self.offset)
     }
 }
 
@@ -323,144 +671,40 @@ pub(crate) struct ReadContext<'a> {
     pub(crate) seen: &'a [AtomicU64],
 }
 
-const BUF: usize = 256 << 10;
-
-/// Builds the reader stack for one layer and returns it with the compression found and any
-/// mislabelling warning.
-fn open_stream<'a>(
-    ctx: &ReadContext<'a>,
-    source: Option<Box<dyn Read + 'a>>,
-    state: &Shared,
-    warnings: &mut Vec<Warning>,
-) -> Result<(BufReader<DecodedTap<'a>>, Compression), LayerError> {
-    let (source, expected): (Box<dyn Read + 'a>, u64) = match (ctx.layer, source) {
-        (_, Some(source)) => (source, u64::MAX),
-        (Some(layer), None) => {
-            if layer.location.len != layer.size {
-                return Err(LayerError::SizeMismatch {
-                    expected: layer.size,
-                    actual: layer.location.len,
-                });
-            }
-            // Limited to the blob's stored length, just checked against the descriptor (an
-            // overlong blob fails that check; one that shrinks meanwhile fails the last one).
-            let file = layer.location.open().map_err(|e| match e {
-                crate::OciError::Io { source, .. } => LayerError::Io(source),
-                other => LayerError::Io(io::Error::other(other.to_string())),
-            })?;
-            (Box::new(file), layer.size)
-        }
-        (None, None) => return Err(LayerError::Io(io::Error::other("no layer source"))),
-    };
-    let tap = CompressedTap {
-        inner: source,
-        state: state.clone(),
-        expected,
-        progress: ctx.progress,
-        layer: ctx.index,
-    };
-    let mut buffered = BufReader::with_capacity(BUF, tap);
-    let magic = buffered.fill_buf().map_err(|e| {
-        state
-            .borrow_mut()
-            .failure
-            .take()
-            .unwrap_or(LayerError::Io(e))
-    })?;
-    let found = sniff(magic).unwrap_or(Compression::None);
-    if let Some(layer) = ctx.layer.filter(|l| l.compression != found) {
-        push_warning(
-            warnings,
-            Warning {
-                layer: Some(layer.index),
-                path: None,
-                message: format!(
-                    "media type {} declares {} but the blob is {found}; decoding it as {found}",
-                    layer.media_type, layer.compression
-                ),
-            },
-        );
+/// The descriptor's blob, opened at its offset and limited to its stored length (checked
+/// against the descriptor first: an overlong blob fails here, one that shrinks meanwhile
+/// fails the final size check).
+fn open_blob(layer: &Layer) -> Result<std::io::Take<File>, LayerError> {
+    if layer.location.len != layer.size {
+        return Err(LayerError::SizeMismatch {
+            expected: layer.size,
+            actual: layer.location.len,
+        });
     }
-    let decoder = match found {
-        Compression::None => Decoder::Plain(buffered),
-        Compression::Gzip => {
-            Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
-        }
-        Compression::Zstd => Decoder::Zstd(
-            zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| {
-                LayerError::Decompress {
-                    compression: found,
-                    source: e,
-                }
-            })?,
-        ),
-    };
-    let decoded = DecodedTap {
-        inner: decoder,
-        state: state.clone(),
-        compression: found,
-        limits: ctx.limits,
-        layer: ctx.index,
-        seen: ctx.seen,
-    };
-    Ok((BufReader::with_capacity(BUF, decoded), found))
+    layer.location.open().map_err(|e| match e {
+        crate::OciError::Io { source, .. } => LayerError::Io(source),
+        other => LayerError::Io(io::Error::other(other.to_string())),
+    })
 }
 
-/// Reads the rest of both streams (tar padding, trailing frames) so the digests cover every
-/// byte, then checks size, digest and DiffID.
-fn finish(
+/// Checks the totals against the descriptor (when there is one) and builds the report.
+fn report(
     ctx: &ReadContext<'_>,
-    state: &Shared,
-    decoded: BufReader<DecodedTap<'_>>,
+    produced: Produced,
+    diff: Digest,
     compression: Compression,
 ) -> Result<LayerReport, LayerError> {
-    let fail = |e: io::Error, state: &Shared| {
-        state
-            .borrow_mut()
-            .failure
-            .take()
-            .unwrap_or(LayerError::Tar(e))
-    };
-    let mut decoded = decoded;
-    io::copy(&mut decoded, &mut io::sink()).map_err(|e| fail(e, state))?;
-    let mut compressed = decoded.into_inner().inner.into_inner();
-    io::copy(&mut compressed, &mut io::sink()).map_err(|e| fail(e, state))?;
-    drop(compressed);
-    let s = Rc::try_unwrap(state.clone()).ok().map(RefCell::into_inner);
-    // Another clone may still be alive only through a bug; fall back to a snapshot.
-    let s = match s {
-        Some(s) => s,
-        None => {
-            let b = state.borrow();
-            State {
-                compressed: b.compressed.clone(),
-                uncompressed: b.uncompressed.clone(),
-                uncompressed_len: b.uncompressed_len,
-                failure: None,
-            }
-        }
-    };
-    if let Some(f) = s.failure {
-        return Err(f);
-    }
-    let compressed_len = s.compressed.len();
-    let digest = s.compressed.finish();
-    let diff = if compression == Compression::None {
-        digest.clone()
-    } else {
-        s.uncompressed.finish()
-    };
     if let Some(layer) = ctx.layer {
-        if compressed_len != layer.size {
+        if produced.compressed_len != layer.size {
             return Err(LayerError::SizeMismatch {
                 expected: layer.size,
-                actual: compressed_len,
+                actual: produced.compressed_len,
             });
         }
-        if digest != layer.digest {
+        if produced.digest != layer.digest {
             return Err(LayerError::DigestMismatch {
                 expected: layer.digest.clone(),
-                actual: digest,
+                actual: produced.digest,
             });
         }
         if diff != layer.diff_id.0 {
@@ -472,52 +716,80 @@ fn finish(
     }
     Ok(LayerReport {
         index: ctx.index,
-        digest,
+        digest: produced.digest,
         diff_id: DiffId(diff),
-        compressed_size: compressed_len,
-        uncompressed_size: s.uncompressed_len,
+        compressed_size: produced.compressed_len,
+        uncompressed_size: produced.uncompressed_len,
         compression,
     })
 }
 
-fn new_state() -> Shared {
-    Rc::new(RefCell::new(State {
-        compressed: Sha256Hasher::new(),
-        uncompressed: Sha256Hasher::new(),
-        uncompressed_len: 0,
-        failure: None,
-    }))
+fn take_failure(failure: &FailureSlot, e: io::Error) -> LayerError {
+    failure.borrow_mut().take().unwrap_or(LayerError::Tar(e))
 }
 
-/// Streams a layer through decompression and hashing only (no tar parsing): the deploy
-/// gate's check that the blob is the one the manifest and config name.
+/// Streams a layer through decompression and hashing only (no tar parsing), on the calling
+/// thread: the deploy gate's check that the blob is the one the manifest and config name.
 pub(crate) fn verify(ctx: &ReadContext<'_>) -> Result<LayerReport, LayerError> {
-    let state = new_state();
+    let layer = ctx
+        .layer
+        .ok_or_else(|| LayerError::Io(io::Error::other("no layer source")))?;
     let mut warnings = Vec::new();
-    let (decoded, compression) = open_stream(ctx, None, &state, &mut warnings)?;
-    finish(ctx, &state, decoded, compression)
+    let producer = Producer::open(ctx, open_blob(layer)?, layer.size, &mut warnings)?;
+    let compression = producer.compression;
+    let failure = FailureSlot::default();
+    let mut feed = Feed::new(producer, compression, failure.clone());
+    feed.drain().map_err(|e| take_failure(&failure, e))?;
+    let (produced, diff) = feed.finish()?;
+    report(ctx, produced, diff, compression)
 }
 
-/// Streams a layer, parses its tar entries and hands each to the visitor.
+/// Streams a layer, parses its tar entries and hands each to the visitor. A layer of an
+/// image large enough to be worth it is decoded on a second thread while this one parses,
+/// so one large layer keeps two cores busy.
 pub(crate) fn read<'a, V: LayerVisitor>(
     ctx: &ReadContext<'a>,
-    source: Option<Box<dyn Read + 'a>>,
     visitor: &mut V,
 ) -> Result<(LayerContents<V::Payload>, LayerReport), LayerError> {
-    let state = new_state();
+    let layer = ctx
+        .layer
+        .ok_or_else(|| LayerError::Io(io::Error::other("no layer source")))?;
     let mut warnings = Vec::new();
-    let (decoded, compression) = open_stream(ctx, source, &state, &mut warnings)?;
-    let stream_err = |e: io::Error, state: &Shared| {
-        state
-            .borrow_mut()
-            .failure
-            .take()
-            .unwrap_or(LayerError::Tar(e))
-    };
-    let mut archive = tar::Archive::new(decoded);
+    let producer = Producer::open(ctx, open_blob(layer)?, layer.size, &mut warnings)?;
+    let compression = producer.compression;
+    if layer.size < PIPELINE_MIN {
+        return parse(ctx, producer, compression, warnings, visitor);
+    }
+    std::thread::scope(|scope| {
+        let (chunk_tx, chunk_rx) = mpsc::sync_channel(DEPTH);
+        let (spent_tx, spent_rx) = mpsc::channel();
+        scope.spawn(move || produce(producer, chunk_tx, spent_rx));
+        let piped = Piped {
+            chunks: chunk_rx,
+            spent: spent_tx,
+            end: None,
+        };
+        // Returning (even early, on an error) drops the receiving end, which stops the
+        // decoding thread at its next chunk; the scope then joins it.
+        parse(ctx, piped, compression, warnings, visitor)
+    })
+}
+
+/// Parses the decoded tar stream from `source` and hands each entry to the visitor, then
+/// reads the stream to its end and checks sizes, digest and DiffID.
+fn parse<S: Source, V: LayerVisitor>(
+    ctx: &ReadContext<'_>,
+    source: S,
+    compression: Compression,
+    mut warnings: Vec<Warning>,
+    visitor: &mut V,
+) -> Result<(LayerContents<V::Payload>, LayerReport), LayerError> {
+    let failure = FailureSlot::default();
+    let stream_err = |e: io::Error| take_failure(&failure, e);
+    let mut archive = tar::Archive::new(Feed::new(source, compression, failure.clone()));
     let mut entries_out: Vec<LayerEntry<V::Payload>> = Vec::new();
     {
-        let entries = archive.entries().map_err(|e| stream_err(e, &state))?;
+        let entries = archive.entries_with_seek().map_err(stream_err)?;
         for (n, entry) in entries.enumerate() {
             if n as u64 >= ctx.limits.max_entries {
                 return Err(LayerError::Limit {
@@ -526,8 +798,8 @@ pub(crate) fn read<'a, V: LayerVisitor>(
                     max: ctx.limits.max_entries,
                 });
             }
-            let mut entry = entry.map_err(|e| stream_err(e, &state))?;
-            let overrides = pax_overrides(&mut entry).map_err(|e| stream_err(e, &state))?;
+            let mut entry = entry.map_err(stream_err)?;
+            let overrides = pax_overrides(&mut entry).map_err(stream_err)?;
             let Some(mut meta) = convert_entry(&entry, ctx, &mut warnings)? else {
                 continue;
             };
@@ -550,7 +822,7 @@ pub(crate) fn read<'a, V: LayerVisitor>(
                     Ok(p) => p,
                     Err(e) => {
                         // A stream failure under the visitor's reads is the real cause.
-                        if let Some(f) = state.borrow_mut().failure.take() {
+                        if let Some(f) = failure.borrow_mut().take() {
                             return Err(f);
                         }
                         return Err(match e.downcast::<LayerError>() {
@@ -569,7 +841,10 @@ pub(crate) fn read<'a, V: LayerVisitor>(
             });
         }
     }
-    let report = finish(ctx, &state, archive.into_inner(), compression)?;
+    let mut feed = archive.into_inner();
+    feed.drain().map_err(stream_err)?;
+    let (produced, diff) = feed.finish()?;
+    let report = report(ctx, produced, diff, compression)?;
     Ok((
         LayerContents {
             index: ctx.index,
@@ -787,5 +1062,8 @@ pub fn read_layer_blob<R: Read, V: LayerVisitor>(
         progress: None,
         seen: &seen,
     };
-    read(&ctx, Some(Box::new(blob)), visitor)
+    let mut warnings = Vec::new();
+    let producer = Producer::open(&ctx, blob, u64::MAX, &mut warnings)?;
+    let compression = producer.compression;
+    parse(&ctx, producer, compression, warnings, visitor)
 }

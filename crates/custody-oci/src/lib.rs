@@ -76,4 +76,4 @@ pub use image::{Image, ManifestOrigin, OpenOptions};
 pub use layer::{Compression, Layer, LayerReport, ProgressFn, read_layer_blob};
 pub use limits::Limits;
 pub use reference::{ImageName, ImageRef, Platform, Selector, SourceKind};
-pub use view::{ImageView, LayerChanges, MAX_RESOLVE_STEPS, ResolveError, ViewNode};
+pub use view::{ImageView, LayerChanges, MAX_RESOLVE_STEPS, ResolveError, ViewNode, ViewResolver};

@@ -1,7 +1,8 @@
 //! The image's file view: layers applied in order as an overlay filesystem would, with each
 //! path remembering the layer that last wrote it, and links resolved inside the image.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, btree_map};
 use std::sync::Arc;
 
 use crate::entry::{Entry, EntryKind, LayerContents, Warning, push_warning};
@@ -30,6 +31,21 @@ impl<T> Clone for ViewNode<T> {
 }
 
 impl<T> ViewNode<T> {
+    /// A node for a file or directory written by layer `layer` (a directory keeps no payload).
+    fn new(entry: Entry, layer: usize, payload: Option<T>) -> Self {
+        let payload = if entry.kind == EntryKind::Dir {
+            None
+        } else {
+            payload.map(Arc::new)
+        };
+        ViewNode {
+            entry,
+            layer,
+            hardlink_of: None,
+            payload,
+        }
+    }
+
     /// The metadata. For a hard link this is the linked file's (same inode), so its kind is
     /// never [`EntryKind::HardLink`] unless the link pointed at nothing.
     pub fn entry(&self) -> &Entry {
@@ -100,12 +116,26 @@ pub const MAX_RESOLVE_STEPS: usize = 8192;
 const RESOLVE_BUDGET_BASE: u64 = 64 << 20;
 const RESOLVE_BUDGET_PER_PATH_BYTE: u64 = 64;
 
-/// Per-apply state: the layer, what is left of its resolution budget, and the last parent
-/// directory resolved.
+/// Per-apply state: the layer, what is left of its resolution budget, and the parent
+/// directories resolved lately.
 struct ApplyCtx {
     layer: usize,
     budget: u64,
-    memo: Option<(String, String)>,
+    /// Resolved directories, each an ancestor of the next (a tar lists a directory's entries
+    /// together, descending into subdirectories), so the parent of the next entry is usually
+    /// one of them or one component below the last. Valid only while no entry that can
+    /// change how paths resolve (anything but a file or directory written over its own
+    /// kind) has been applied; such an entry clears it.
+    memo: Vec<(String, Resolution)>,
+}
+
+/// Where resolving a path got to: the canonical path so far and the symlinks and components
+/// it took, so a resolution of a longer path can continue from it with the same limits.
+#[derive(Debug, Clone, Default)]
+struct Resolution {
+    resolved: String,
+    hops: usize,
+    steps: usize,
 }
 
 /// The merged filesystem of an image's layers, generic over what a visitor kept per file.
@@ -180,22 +210,54 @@ impl<T> ImageView<T> {
             layer: l,
             budget: RESOLVE_BUDGET_BASE
                 .saturating_add(path_bytes.saturating_mul(RESOLVE_BUDGET_PER_PATH_BYTE)),
-            memo: None,
+            memo: Vec::new(),
         };
         for item in layer.entries {
-            let entry = item.entry;
+            let mut entry = item.entry;
             if entry.path.is_empty() && entry.kind != EntryKind::OpaqueWhiteout {
                 continue; // the root directory itself
             }
             let target = self.place(&entry.path, &mut ctx);
+            // The common case in one lookup: a file or directory where there was nothing or
+            // one of its own kind. It cannot change how later paths resolve.
+            let target = if matches!(entry.kind, EntryKind::File | EntryKind::Dir) {
+                match self.nodes.entry(target) {
+                    btree_map::Entry::Vacant(slot) => {
+                        let changed = slot.key().clone();
+                        entry.path.clone_from(&changed);
+                        slot.insert(ViewNode::new(entry, l, item.payload));
+                        changes.added.push(changed);
+                        continue;
+                    }
+                    btree_map::Entry::Occupied(mut slot)
+                        if std::mem::discriminant(&slot.get().entry.kind)
+                            == std::mem::discriminant(&entry.kind) =>
+                    {
+                        let changed = slot.key().clone();
+                        entry.path.clone_from(&changed);
+                        slot.insert(ViewNode::new(entry, l, item.payload));
+                        changes.modified.push(changed);
+                        continue;
+                    }
+                    btree_map::Entry::Occupied(slot) => slot.key().clone(),
+                }
+            } else {
+                target
+            };
+            // What is there now: whether it is a directory, and whether it is of the same
+            // kind as the entry.
+            let existing = self.nodes.get(&target).map(|n| {
+                (
+                    n.entry.kind == EntryKind::Dir,
+                    std::mem::discriminant(&n.entry.kind) == std::mem::discriminant(&entry.kind),
+                )
+            });
             // Anything but a file or directory written over its own kind can change how
             // later paths resolve.
             let plain = matches!(entry.kind, EntryKind::File | EntryKind::Dir)
-                && self.nodes.get(&target).is_none_or(|n| {
-                    std::mem::discriminant(&n.entry.kind) == std::mem::discriminant(&entry.kind)
-                });
+                && existing.is_none_or(|(_, same)| same);
             if !plain {
-                ctx.memo = None;
+                ctx.memo.clear();
             }
             match &entry.kind {
                 EntryKind::Whiteout => {
@@ -205,18 +267,14 @@ impl<T> ImageView<T> {
                     self.remove_tree(&target, |n| n.layer < l, false, &mut changes.removed);
                 }
                 EntryKind::Dir => {
-                    let existed = match self.nodes.get(&target) {
-                        Some(n) if n.entry.kind == EntryKind::Dir => true,
-                        Some(_) => {
-                            self.nodes.remove(&target);
-                            true
-                        }
-                        None => false,
-                    };
+                    if existing.is_some_and(|(is_dir, _)| !is_dir) {
+                        self.nodes.remove(&target);
+                    }
                     let mut e = entry;
                     e.path.clone_from(&target);
+                    let changed = target.clone();
                     self.nodes.insert(
-                        target.clone(),
+                        target,
                         ViewNode {
                             entry: e,
                             layer: l,
@@ -224,43 +282,34 @@ impl<T> ImageView<T> {
                             payload: None,
                         },
                     );
-                    if existed {
-                        changes.modified.push(target);
+                    if existing.is_some() {
+                        changes.modified.push(changed);
                     } else {
-                        changes.added.push(target);
+                        changes.added.push(changed);
                     }
                 }
                 _ => {
-                    let existed = match self.nodes.get(&target) {
-                        Some(n) if n.entry.kind == EntryKind::Dir => {
-                            self.remove_tree(&target, |_| true, false, &mut changes.removed);
-                            true
-                        }
-                        Some(_) => true,
-                        None => false,
-                    };
-                    let node = match &entry.kind {
+                    if existing.is_some_and(|(is_dir, _)| is_dir) {
+                        self.remove_tree(&target, |_| true, false, &mut changes.removed);
+                    }
+                    let mut node = match &entry.kind {
                         EntryKind::HardLink { target: link } => {
                             self.hard_link(entry.clone(), link, &mut ctx)
                         }
-                        _ => {
-                            let mut e = entry;
-                            e.path.clone_from(&target);
-                            ViewNode {
-                                entry: e,
-                                layer: l,
-                                hardlink_of: None,
-                                payload: item.payload.map(Arc::new),
-                            }
-                        }
+                        _ => ViewNode {
+                            entry,
+                            layer: l,
+                            hardlink_of: None,
+                            payload: item.payload.map(Arc::new),
+                        },
                     };
-                    let mut node = node;
                     node.entry.path.clone_from(&target);
-                    self.nodes.insert(target.clone(), node);
-                    if existed {
-                        changes.modified.push(target);
+                    let changed = target.clone();
+                    self.nodes.insert(target, node);
+                    if existing.is_some() {
+                        changes.modified.push(changed);
                     } else {
-                        changes.added.push(target);
+                        changes.added.push(changed);
                     }
                 }
             }
@@ -274,22 +323,37 @@ impl<T> ImageView<T> {
 
     /// The view path an entry path lands on: its parent resolved through symlinks.
     ///
-    /// Consecutive entries usually share a parent, so the last resolution is remembered
-    /// (and forgotten whenever a symlink or directory changes).
+    /// Resolutions of recent parent directories are remembered (see [`ApplyCtx::memo`]), so
+    /// most entries cost no lookup at all and a new directory one lookup per new component.
     fn place(&mut self, entry_path: &str, ctx: &mut ApplyCtx) -> String {
         let parent = path::parent(entry_path);
         if parent.is_empty() {
             return entry_path.to_owned();
         }
-        if let Some((p, r)) = &ctx.memo
-            && p == parent
-        {
-            return path::join(r, path::file_name(entry_path));
+        while let Some((p, _)) = ctx.memo.last() {
+            if parent == p
+                || (parent.len() > p.len()
+                    && parent.starts_with(p.as_str())
+                    && parent.as_bytes()[p.len()] == b'/')
+            {
+                break;
+            }
+            ctx.memo.pop();
         }
-        match self.resolve_within(parent, &mut ctx.budget) {
-            Ok(p) => {
-                let placed = path::join(&p, path::file_name(entry_path));
-                ctx.memo = Some((parent.to_owned(), p));
+        let resolution = match ctx.memo.last() {
+            Some((p, r)) if p == parent => {
+                return path::join(&r.resolved, path::file_name(entry_path));
+            }
+            Some((p, r)) => {
+                let rest = &parent[p.len() + 1..];
+                self.resolve_from(r.clone(), rest, parent, &mut ctx.budget)
+            }
+            None => self.resolve_from(Resolution::default(), parent, parent, &mut ctx.budget),
+        };
+        match resolution {
+            Ok(r) => {
+                let placed = path::join(&r.resolved, path::file_name(entry_path));
+                ctx.memo.push((parent.to_owned(), r));
                 placed
             }
             Err(e) => {
@@ -403,19 +467,37 @@ impl<T> ImageView<T> {
     /// length of the path compared. Bounded per call by [`MAX_RESOLVE_STEPS`] components, so
     /// even a hostile chain of 40 long targets costs a bounded amount.
     fn resolve_within(&self, path: &str, budget: &mut u64) -> Result<String, ResolveError> {
-        // `resolved` is the path so far; `ends` the end offset of each of its components.
-        let mut resolved = String::new();
-        let mut ends: Vec<usize> = Vec::new();
-        let mut pending: Vec<String> = path
+        self.resolve_from(Resolution::default(), path, path, budget)
+            .map(|r| r.resolved)
+    }
+
+    /// Continues resolving `whole` from `start`, where resolving a prefix of it ended, with
+    /// `rest` the components after that prefix. Symlink hops and steps carry over, so the
+    /// result and the limits are those of resolving `whole` from the root.
+    fn resolve_from<'a>(
+        &'a self,
+        start: Resolution,
+        rest: &'a str,
+        whole: &str,
+        budget: &mut u64,
+    ) -> Result<Resolution, ResolveError> {
+        let Resolution {
+            mut resolved,
+            mut hops,
+            mut steps,
+        } = start;
+        // The end offset of each component of `resolved`, for `..`.
+        let mut ends: Vec<usize> = resolved.match_indices('/').map(|(i, _)| i).collect();
+        if !resolved.is_empty() {
+            ends.push(resolved.len());
+        }
+        let mut pending: Vec<&'a str> = rest
             .split('/')
             .rev()
             .filter(|c| !c.is_empty() && *c != ".")
-            .map(str::to_owned)
             .collect();
-        let mut hops = 0;
-        let mut steps = 0usize;
         let too_complex = || ResolveError::TooComplex {
-            path: path.to_owned(),
+            path: whole.to_owned(),
         };
         while let Some(comp) = pending.pop() {
             steps += 1;
@@ -434,7 +516,7 @@ impl<T> ImageView<T> {
             if !resolved.is_empty() {
                 resolved.push('/');
             }
-            resolved.push_str(&comp);
+            resolved.push_str(comp);
             let cost = resolved.len() as u64;
             if *budget < cost {
                 return Err(too_complex());
@@ -446,7 +528,7 @@ impl<T> ImageView<T> {
                     hops += 1;
                     if hops > self.max_hops {
                         return Err(ResolveError::TooManySymlinks {
-                            path: path.to_owned(),
+                            path: whole.to_owned(),
                             max: self.max_hops,
                         });
                     }
@@ -454,18 +536,16 @@ impl<T> ImageView<T> {
                         resolved.clear();
                         ends.clear();
                     }
-                    pending.extend(
-                        target
-                            .split('/')
-                            .rev()
-                            .filter(|c| !c.is_empty())
-                            .map(str::to_owned),
-                    );
+                    pending.extend(target.split('/').rev().filter(|c| !c.is_empty()));
                 }
                 _ => ends.push(resolved.len()),
             }
         }
-        Ok(resolved)
+        Ok(Resolution {
+            resolved,
+            hops,
+            steps,
+        })
     }
 
     /// The node `path` refers to after following symlinks (like `stat`), with its canonical
@@ -485,6 +565,15 @@ impl<T> ImageView<T> {
                     || self.iter_under(&canonical).next().is_some()
             }
             Err(_) => false,
+        }
+    }
+
+    /// A resolver for many lookups against this state of the view, remembering the
+    /// directories it walks through.
+    pub fn resolver(&self) -> ViewResolver<'_, T> {
+        ViewResolver {
+            view: self,
+            dirs: RefCell::new(HashMap::new()),
         }
     }
 
@@ -509,6 +598,83 @@ impl<T> ImageView<T> {
             .range(start..)
             .take_while(move |(k, _)| k.starts_with(&prefix))
             .map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// Resolutions against one state of an [`ImageView`] that remember the directories they
+/// walked through, for a caller making many lookups at once (a cataloger looking up the
+/// copyright file and file lists of every installed package shares `usr/share/doc` and
+/// `var/lib/dpkg/info` between them). Results, errors and limits are those of
+/// [`ImageView::resolve`] and [`ImageView::lookup`]; the borrow keeps the view from changing
+/// while the resolver remembers it.
+#[derive(Debug)]
+pub struct ViewResolver<'v, T> {
+    view: &'v ImageView<T>,
+    dirs: RefCell<HashMap<String, Resolution>>,
+}
+
+impl<'v, T> ViewResolver<'v, T> {
+    /// [`ImageView::resolve`], with the parent directory's resolution remembered.
+    pub fn resolve(&self, path: &str) -> Result<String, ResolveError> {
+        let Some(split) = path.rfind('/') else {
+            return self.view.resolve(path);
+        };
+        let Some(start) = self.dir(&path[..split]) else {
+            // The parent does not resolve: the error is the one resolving the whole path
+            // gives.
+            return self.view.resolve(path);
+        };
+        let mut budget = u64::MAX;
+        match self
+            .view
+            .resolve_from(start, &path[split + 1..], path, &mut budget)
+        {
+            Ok(r) => Ok(r.resolved),
+            Err(_) => self.view.resolve(path),
+        }
+    }
+
+    /// [`ImageView::lookup`], with the parent directory's resolution remembered.
+    pub fn lookup(&self, path: &str) -> Result<Option<(String, &'v ViewNode<T>)>, ResolveError> {
+        let canonical = self.resolve(path)?;
+        Ok(self.view.nodes.get(&canonical).map(|n| (canonical, n)))
+    }
+
+    /// The view this resolver reads.
+    pub fn view(&self) -> &'v ImageView<T> {
+        self.view
+    }
+
+    /// How directory `dir` resolves, continuing from its longest remembered ancestor and
+    /// remembering each directory on the way; `None` when it does not resolve.
+    fn dir(&self, dir: &str) -> Option<Resolution> {
+        let mut dirs = self.dirs.borrow_mut();
+        if let Some(r) = dirs.get(dir) {
+            return Some(r.clone());
+        }
+        let mut cut = dir.len();
+        let (mut at, mut resolution) = loop {
+            match dir[..cut].rfind('/') {
+                Some(i) => {
+                    cut = i;
+                    if let Some(r) = dirs.get(&dir[..i]) {
+                        break (i + 1, r.clone());
+                    }
+                }
+                None => break (0, Resolution::default()),
+            }
+        };
+        let mut budget = u64::MAX;
+        while at <= dir.len() {
+            let end = dir[at..].find('/').map_or(dir.len(), |i| at + i);
+            resolution = self
+                .view
+                .resolve_from(resolution, &dir[at..end], dir, &mut budget)
+                .ok()?;
+            dirs.insert(dir[..end].to_owned(), resolution.clone());
+            at = end + 1;
+        }
+        Some(resolution)
     }
 }
 
@@ -745,6 +911,125 @@ mod tests {
             "the remembered parent must be forgotten"
         );
         assert_eq!(payload(&v, "a/y"), Some("y"));
+    }
+
+    #[test]
+    fn remembered_parents_follow_a_depth_first_walk() {
+        let mut v = ImageView::new(40);
+        v.apply(layer(
+            0,
+            vec![
+                k("opt", EntryKind::Dir),
+                k("opt/real", EntryKind::Dir),
+                sym("opt/link", "real"),
+                sym("abs", "/opt/real"),
+            ],
+        ))
+        .unwrap();
+        // Down into a symlinked directory, deeper, back up, and across to a sibling.
+        v.apply(layer(
+            1,
+            vec![
+                k("opt/link/a", EntryKind::Dir),
+                f("opt/link/a/x", "x"),
+                k("opt/link/a/b", EntryKind::Dir),
+                f("opt/link/a/b/y", "y"),
+                f("opt/link/a/z", "z"),
+                f("opt/link/w", "w"),
+                f("abs/a/b/v", "v"),
+                f("opt/other/u", "u"),
+                f("opt/link/a/b/t", "t"),
+            ],
+        ))
+        .unwrap();
+        let paths: Vec<&str> = v.iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            paths,
+            [
+                "abs",
+                "opt",
+                "opt/link",
+                "opt/other/u",
+                "opt/real",
+                "opt/real/a",
+                "opt/real/a/b",
+                "opt/real/a/b/t",
+                "opt/real/a/b/v",
+                "opt/real/a/b/y",
+                "opt/real/a/x",
+                "opt/real/a/z",
+                "opt/real/w",
+            ]
+        );
+        assert_eq!(payload(&v, "/abs/a/b/t"), Some("t"));
+    }
+
+    #[test]
+    fn the_resolver_answers_as_the_view_does() {
+        let mut v: ImageView<String> = ImageView::new(4);
+        v.apply(layer(
+            0,
+            vec![
+                k("usr", EntryKind::Dir),
+                k("usr/share", EntryKind::Dir),
+                k("usr/share/doc", EntryKind::Dir),
+                f("usr/share/doc/a/copyright", "a"),
+                sym("usr/share/doc/b", "a"),
+                sym("usr/share/doc/c", "/usr/share/doc/a"),
+                sym("usr/share/doc/up", "../../../etc"),
+                sym("doc", "usr/share/doc"),
+                k("etc", EntryKind::Dir),
+                f("etc/os-release", "os"),
+                sym("l1", "l2"),
+                sym("l2", "l3"),
+                sym("l3", "l4"),
+                sym("l4", "l5"),
+                sym("l5", "usr"),
+                sym("loop", "loop/x"),
+            ],
+        ))
+        .unwrap();
+        let paths = [
+            "usr/share/doc/a/copyright",
+            "usr/share/doc/b/copyright",
+            "usr/share/doc/c/copyright",
+            "/usr/share/doc/c/copyright",
+            "doc/b/copyright",
+            "doc/up/os-release",
+            "usr/share/doc/up/../etc/os-release",
+            "usr/./share//doc/a/copyright",
+            "l4/share/doc/a/copyright",
+            "l1/share/doc/a/copyright",
+            "l1/share",
+            "loop/a/b",
+            "missing/a/b",
+            "usr/share/doc/missing/copyright",
+            "copyright",
+            "",
+            "/",
+        ];
+        // Twice over one resolver: cold, then with every directory remembered.
+        let r = v.resolver();
+        for _ in 0..2 {
+            for p in paths {
+                assert_eq!(r.resolve(p), v.resolve(p), "{p}");
+                assert_eq!(
+                    r.lookup(p)
+                        .map(|o| o.map(|(c, n)| (c, n.payload().cloned()))),
+                    v.lookup(p)
+                        .map(|o| o.map(|(c, n)| (c, n.payload().cloned()))),
+                    "{p}"
+                );
+            }
+        }
+        assert!(matches!(
+            r.resolve("l1/share"),
+            Err(ResolveError::TooManySymlinks { .. })
+        ));
+        assert_eq!(
+            r.resolve("doc/b/copyright").unwrap(),
+            "usr/share/doc/a/copyright"
+        );
     }
 
     #[test]

@@ -25,9 +25,12 @@ pub(crate) trait Files {
     fn exists(&self, path: &str) -> bool;
 }
 
-impl Files for custody_oci::ImageView<Parsed> {
+/// The view of one state, through a resolver that remembers directories: the catalogers
+/// look up several files of every installed package under the same few directories.
+impl Files for custody_oci::ViewResolver<'_, Parsed> {
     fn parsed(&self) -> Vec<(&str, usize, &Arc<Parsed>)> {
-        self.iter()
+        self.view()
+            .iter()
             .filter_map(|(path, node)| node.payload_arc().map(|p| (path, node.layer(), p)))
             .collect()
     }
@@ -40,9 +43,10 @@ impl Files for custody_oci::ImageView<Parsed> {
     }
 
     fn exists(&self, path: &str) -> bool {
+        let view = self.view();
         match self.resolve(path) {
             Ok(canonical) => {
-                self.get(&canonical).is_some() || self.iter_under(&canonical).next().is_some()
+                view.get(&canonical).is_some() || view.iter_under(&canonical).next().is_some()
             }
             Err(_) => false,
         }
@@ -335,15 +339,7 @@ impl Context {
                 }
                 let licenses: Vec<License> =
                     match files.lookup(&format!("usr/share/doc/{}/copyright", r.name)) {
-                        Some(Parsed::Copyright(Some(names))) => {
-                            let mut out: Vec<License> = Vec::new();
-                            for l in names.iter().filter_map(|n| license::debian(n)) {
-                                if !out.contains(&l) {
-                                    out.push(l);
-                                }
-                            }
-                            out
-                        }
+                        Some(Parsed::Copyright(Some(licenses))) => licenses.clone(),
                         _ => Vec::new(),
                     };
                 let Some(draft) = self.drafts.last_mut() else {

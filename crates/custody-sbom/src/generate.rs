@@ -88,8 +88,9 @@ pub fn generate(image: &Image, options: &Options) -> Result<ImageSboms, SbomErro
     let capture_cap = image.limits().max_capture_bytes;
     let limits = &options.limits;
     let contents = image.read_layers(|_| {
+        let mut scratch = Vec::new();
         move |entry: &Entry, content: &mut EntryContent<'_>| {
-            visit(entry, content, limits, capture_cap)
+            visit(entry, content, limits, capture_cap, &mut scratch)
         }
     })?;
 
@@ -101,7 +102,7 @@ pub fn generate(image: &Image, options: &Options) -> Result<ImageSboms, SbomErro
         warnings.extend(layer.warnings().iter().map(from_oci));
         let index = layer.index();
         view.apply(layer)?;
-        let (drafts, w) = assemble(&view);
+        let (drafts, w) = assemble(&view.resolver());
         warnings.extend(w);
         deltas.push((index, differ.step(index, drafts)));
     }
@@ -171,13 +172,19 @@ pub fn generate(image: &Image, options: &Options) -> Result<ImageSboms, SbomErro
     })
 }
 
+/// Largest capture buffer a layer's task keeps between files; a larger file's buffer is
+/// freed once it is parsed, so memory stays bounded by the largest file being parsed.
+const SCRATCH_KEEP: usize = 16 << 20;
+
 /// The per-entry decision, run inside each layer's task: keep and parse only what a
-/// cataloger reads, within the limits.
+/// cataloger reads, within the limits. Files are read into `scratch`, the task's reusable
+/// buffer, and only what the cataloger parses out of them is kept.
 fn visit(
     entry: &Entry,
     content: &mut EntryContent<'_>,
     limits: &Limits,
     capture_cap: u64,
+    scratch: &mut Vec<u8>,
 ) -> Result<Option<Parsed>, VisitError> {
     if !entry.is_file() {
         return Ok(None);
@@ -203,9 +210,11 @@ fn visit(
         ));
         return Ok(None);
     }
-    let bytes = content.read_all()?;
-    let parsed = catalog::parse(kind, &entry.path, &bytes, limits);
-    drop(bytes);
+    let bytes = content.read_all_into(scratch)?;
+    let parsed = catalog::parse(kind, &entry.path, bytes, limits);
+    if scratch.len() > SCRATCH_KEEP {
+        *scratch = Vec::new();
+    }
     for w in parsed.warnings {
         content.warn(w);
     }

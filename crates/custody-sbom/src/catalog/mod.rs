@@ -23,6 +23,7 @@ pub(crate) mod python;
 pub(crate) mod rpm;
 
 use crate::Limits;
+use crate::model::License;
 
 /// What a parser made of one file, with the problems it stepped over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,8 +167,10 @@ pub(crate) enum Parsed {
     DpkgStatus(Vec<dpkg::DpkgRecord>),
     /// Metadata directories a package owns (from `.list` or `.md5sums`).
     DpkgOwned(Vec<String>),
-    /// Licence short names of a DEP-5 copyright file (`None`: not machine-readable).
-    Copyright(Option<Vec<String>>),
+    /// Licences of a DEP-5 copyright file, mapped to SPDX where they map and without
+    /// duplicates (`None`: not machine-readable). Mapped here, once per file in the layer's
+    /// task, rather than for every state of the image the package is seen in.
+    Copyright(Option<Vec<License>>),
     OsRelease(os_release::OsRelease),
     Apk(Vec<apk::ApkRecord>),
     Rpm(Vec<rpm::RpmRecord>),
@@ -199,7 +202,17 @@ pub(crate) fn parse(
         FileKind::DpkgStatus => wrap(dpkg::parse_status(bytes), Parsed::DpkgStatus),
         FileKind::DpkgList => wrap(dpkg::parse_file_list(bytes, false), Parsed::DpkgOwned),
         FileKind::DpkgMd5sums => wrap(dpkg::parse_file_list(bytes, true), Parsed::DpkgOwned),
-        FileKind::Copyright => wrap(dpkg::parse_copyright(bytes), Parsed::Copyright),
+        FileKind::Copyright => wrap(dpkg::parse_copyright(bytes), |names| {
+            Parsed::Copyright(names.map(|names| {
+                let mut out: Vec<License> = Vec::new();
+                for l in names.iter().filter_map(|n| crate::license::debian(n)) {
+                    if !out.contains(&l) {
+                        out.push(l);
+                    }
+                }
+                out
+            }))
+        }),
         FileKind::OsRelease => wrap(os_release::parse(bytes), Parsed::OsRelease),
         FileKind::ApkInstalled => wrap(apk::parse(bytes), Parsed::Apk),
         FileKind::RpmDb => wrap(rpm::parse(bytes, limits), Parsed::Rpm),
