@@ -477,7 +477,8 @@ fn attest_refuses_bad_keys_corrupt_images_and_existing_output() {
     let out_dir = t.join("att");
     let img = s(&image);
     let od = s(&out_dir);
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec!["--key", rsa.to_str().unwrap()],
             vec![],

@@ -558,7 +558,7 @@ fn custody_cli_over_tls_submit_verify_query_and_tamper_detection() {
     );
     assert_eq!(code, 1);
     let other = custody_log::SignerKey::generate(
-        custody_log::KeyName::new(&doctored["log_origin"].as_str().unwrap()).unwrap(),
+        custody_log::KeyName::new(doctored["log_origin"].as_str().unwrap()).unwrap(),
     )
     .unwrap();
     let (code, _, _) = run(

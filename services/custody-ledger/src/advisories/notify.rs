@@ -57,7 +57,7 @@ pub struct NotifyArgs {
         value_name = "SECRET"
     )]
     pub webhook_secret: Option<String>,
-    /// SMTP server for notification emails: smtp://[USER:PASS@]HOST[:PORT] (no TLS: a local
+    /// SMTP server for notification emails: `smtp://[USER:PASS@]HOST[:PORT]` (no TLS: a local
     /// relay), add ?tls=required for STARTTLS, or smtps:// for implicit TLS.
     #[arg(
         long = "notify-smtp",

@@ -274,10 +274,10 @@ fn read_zip(
     // that lies is caught by counting what actually comes out, below.
     let mut declared = 0u64;
     for i in 0..archive.len() {
-        if let Ok(e) = archive.by_index_raw(i) {
-            if e.size() <= budget.limits.max_record_bytes {
-                declared = declared.saturating_add(e.size());
-            }
+        if let Ok(e) = archive.by_index_raw(i)
+            && e.size() <= budget.limits.max_record_bytes
+        {
+            declared = declared.saturating_add(e.size());
         }
     }
     if budget.used.saturating_add(declared) > budget.limits.max_total_bytes {

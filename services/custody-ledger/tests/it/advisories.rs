@@ -23,6 +23,9 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 use crate::support::*;
 
+/// One expected finding: advisory, image, layer, fixed version.
+type ExpectedFinding<'a> = (&'a str, &'a Digest, &'a DiffId, Option<String>);
+
 const SECRET: &str = "webhook secret for tests";
 
 // ---------------------------------------------------------------------------------------
@@ -170,12 +173,13 @@ fn unquote(data: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'='
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -713,11 +717,7 @@ async fn imports_find_exactly_the_affected_images_and_notify_each_owner_once() {
         ]
         .into_iter()
         .map(
-            |(o, imgs, f): (
-                _,
-                BTreeSet<String>,
-                Vec<(&str, &Digest, &DiffId, Option<String>)>,
-            )| {
+            |(o, imgs, f): (_, BTreeSet<String>, Vec<ExpectedFinding<'_>>)| {
                 (
                     o,
                     (
@@ -1038,7 +1038,7 @@ async fn bad_imports_are_refused_whole_and_write_nothing() {
 
         // A fault in the middle of the transaction (a trigger refusing advisory_packages rows,
         // written after the advisories themselves) leaves nothing behind.
-        let trigger = match &l.db {
+        match &l.db {
             custody_ledger::Db::Sqlite(pool) => {
                 sqlx::query(
                     "CREATE TRIGGER boom BEFORE INSERT ON advisory_packages \
@@ -1060,8 +1060,7 @@ async fn bad_imports_are_refused_whole_and_write_nothing() {
                     .await
                     .unwrap();
             }
-        };
-        let _ = trigger;
+        }
         let (s, v) = l.post_json(uri, Some(&l.admin), &one).await;
         assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
         let count = |table: &'static str| {
@@ -1233,8 +1232,8 @@ async fn failed_deliveries_stay_in_the_outbox_and_are_redelivered() {
             .await
             .unwrap();
         assert_eq!((d.sent, d.failed), (1, 0));
-        let hooks = hooks.hooks.lock().unwrap();
-        let v: Value = serde_json::from_slice(&hooks[0].body).unwrap();
+        let body = hooks.hooks.lock().unwrap()[0].body.clone();
+        let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["owner"], "team-b@example.com");
         assert_eq!(v["images"][0]["image"], w.b.to_string());
         engine.cleanup().await;
