@@ -285,6 +285,78 @@ fn scan_of_the_real_image_finds_exactly_the_expected_and_signs_it() {
         String::from_utf8_lossy(&verify.stderr)
     );
 
+    // The scan is bound to the image SBOM the build provenance names: `custody attest`
+    // normalizes the SBOM (compact JSON, custody-attest's SbomDocument) and names its digest
+    // as `sbom/image`; `custody scan IMAGE` must hash the same bytes, or the verifier's scan
+    // rule denies ("scan covers SBOM X, not the image's SBOM Y").
+    let attested = custody(
+        &[
+            "attest",
+            &image,
+            "--key",
+            &s("scanner.key"),
+            "--out",
+            &s("attested"),
+        ],
+        &[("SOURCE_DATE_EPOCH", "1767225600")],
+    );
+    assert!(
+        attested.status.success(),
+        "{}",
+        String::from_utf8_lossy(&attested.stderr)
+    );
+    let provenance = payload(&t.join("attested/attestations/provenance.intoto.json"));
+    let image_sbom = provenance["predicate"]["runDetails"]["byproducts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rd| rd["name"] == "sbom/image")
+        .expect("the provenance names the image SBOM");
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            image_sbom["digest"]["sha256"].as_str().unwrap()
+        ),
+        sbom_digest,
+        "custody scan IMAGE and custody attest name the same image SBOM"
+    );
+    assert_eq!(
+        std::fs::read(t.join("attested/sboms/image.cdx.json")).unwrap(),
+        sbom,
+        "--sbom-out writes the normalized bytes custody attest writes"
+    );
+    // The same SBOM pretty-printed by `custody sbom` scans under the same digest.
+    let pretty = custody(
+        &["sbom", &image, "--output", &s("pretty.cdx.json")],
+        &[("SOURCE_DATE_EPOCH", "1767225600")],
+    );
+    assert!(
+        pretty.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pretty.stderr)
+    );
+    let pretty_bytes = std::fs::read(t.join("pretty.cdx.json")).unwrap();
+    assert_ne!(pretty_bytes, sbom, "custody sbom writes indented JSON");
+    let from_pretty = stdout_json(&custody(
+        &[
+            "scan",
+            &s("pretty.cdx.json"),
+            "--digest",
+            manifest,
+            "--db",
+            &s("db"),
+            "--key",
+            &s("scanner.key"),
+            "--out",
+            &s("scan-pretty.json"),
+            "--output",
+            "json",
+        ],
+        &[],
+    ));
+    assert_eq!(from_pretty["sbom"], json!(sbom_digest));
+    assert_eq!(findings(&from_pretty), want);
+
     // Scanning the written SBOM gives the same findings and the same SBOM digest (its
     // metadata names the manifest digest).
     let again = stdout_json(&custody(

@@ -22,6 +22,12 @@
 //! Everything is deterministic for the same inputs and time: ed25519 and RFC 6979 ECDSA
 //! signatures, and JSON serialized with a fixed member order.
 //!
+//! Scan and VEX statements are wrapped and read here by their subjects only
+//! ([`ScanSubject`], [`VexSubject`], [`CheckedStatement::scan`], [`CheckedStatement::vex`]);
+//! the in-toto vulns v0.1 and OpenVEX predicate models, their rules and VEX's application to
+//! findings belong to custody-vuln, so there is one model of each in the workspace and this
+//! crate needs no vulnerability-matching code.
+//!
 //! The DSSE PAE and the Statement and bundle types come from `sigstore-types`; bare
 //! envelopes are parsed here because the DSSE protocol allows several signatures while a
 //! Sigstore bundle holds one. See docs/attestations.md for every predicate with an example.
@@ -59,5 +65,4 @@ pub mod provenance {
         IMAGE_SBOM_NAME,
     };
     pub use crate::predicates::scan::SCANNED_SBOM_SUBJECT;
-    pub use crate::predicates::vex::OPENVEX_CONTEXT;
 }

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use custody_attest::{ScanSubject, bundle_json, sign_statement};
+use custody_attest::{SbomDocument, ScanSubject, bundle_json, sign_statement};
 use custody_oci::{Image, ImageRef, OpenOptions, Platform, Selector};
 use custody_sbom::{Format, Options, SpecVersion};
 use custody_types::{Digest, media_types};
@@ -92,7 +92,10 @@ pub(crate) struct Args {
 
 /// The SBOM scanned and what it belongs to.
 struct Scanned {
-    bytes: Vec<u8>,
+    /// The SBOM normalized as custody-attest's [`SbomDocument`] normalizes every SBOM it
+    /// names by digest (compact JSON, members in their order): its digest is the one a
+    /// provenance names for the same document, whatever whitespace the file had.
+    sbom: SbomDocument,
     document: CycloneDxDocument,
     manifest: Digest,
     image_name: Option<String>,
@@ -107,9 +110,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         sbom_of_image(&args)?
     };
-    let sbom_digest = Digest::sha256_of(&scanned.bytes);
+    let sbom_digest = scanned.sbom.digest().clone();
     if let Some(path) = &args.sbom_out {
-        write_atomic(path, &scanned.bytes, 0o644, args.force)?;
+        write_atomic(path, scanned.sbom.bytes(), 0o644, args.force)?;
     }
 
     let db = AdvisoryDb::load(&args.db)
@@ -160,7 +163,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
                     "lastModified": db.snapshot().last_modified.map(|t| t.to_string()),
                     "records": db.snapshot().records,
                 },
-                "summary": predicate.custody.summary,
+                "summary": predicate.custody.as_ref().map(|c| &c.summary),
                 "findings": report.findings,
                 "unevaluated": report.unevaluated,
                 "statement": { "file": args.out.display().to_string(), "digest": envelope.digest().to_string(), "keyId": key.key_id().to_string() },
@@ -228,8 +231,10 @@ fn read_sbom(args: &Args) -> anyhow::Result<Scanned> {
             path.display()
         );
     }
+    let sbom = SbomDocument::from_json(&bytes, media_types::CYCLONEDX_JSON)
+        .with_context(|| format!("reading SBOM {}", path.display()))?;
     let document =
-        read_cyclonedx(&bytes).with_context(|| format!("reading SBOM {}", path.display()))?;
+        read_cyclonedx(sbom.bytes()).with_context(|| format!("reading SBOM {}", path.display()))?;
     let manifest = match &args.digest {
         Some(d) => {
             let given: Digest = d.parse().with_context(|| format!("reading --digest {d:?}"))?;
@@ -259,7 +264,7 @@ fn read_sbom(args: &Args) -> anyhow::Result<Scanned> {
             .filter(|n| !n.is_empty())
     });
     Ok(Scanned {
-        bytes,
+        sbom,
         document,
         manifest,
         image_name,
@@ -318,12 +323,17 @@ fn sbom_of_image(args: &Args) -> anyhow::Result<Scanned> {
             let _ = writeln!(stderr, "warning: {w}");
         }
     }
-    // The same rendering `custody sbom` and `custody attest` produce (deterministic), so the
-    // digest in the statement is that of the image SBOM the builder attested.
-    let bytes = custody_sbom::render(&sboms.image, Format::CycloneDxJson, SpecVersion::V1_6);
-    let document = read_cyclonedx(&bytes).context("reading back the generated SBOM")?;
+    // The same rendering `custody sbom` and `custody attest` produce (deterministic), normalized
+    // as `custody attest` normalizes it, so the digest in the statement is the one the
+    // provenance names as the image SBOM.
+    let sbom = SbomDocument::from_json(
+        &custody_sbom::render(&sboms.image, Format::CycloneDxJson, SpecVersion::V1_6),
+        media_types::CYCLONEDX_JSON,
+    )
+    .context("reading back the generated SBOM")?;
+    let document = read_cyclonedx(sbom.bytes()).context("reading back the generated SBOM")?;
     Ok(Scanned {
-        bytes,
+        sbom,
         document,
         manifest: image.manifest_digest().clone(),
         image_name: image.name().map(str::to_owned),

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use custody_attest::{
-    VexDocument, VexJustification, VexProduct, VexStatement, VexStatus, VexVulnerability,
-    bundle_json, sign_statement,
-};
+use custody_attest::{VexSubject, bundle_json, sign_statement};
 use custody_types::Digest;
+use custody_vuln::{
+    Justification, VexDocument, VexProduct, VexStatement, VexStatus, VexVulnerability,
+};
 
 use crate::dsse::EnvelopeFormat;
 use crate::key::{SignerArgs, statement_time, write_atomic};
@@ -103,24 +103,14 @@ fn purl_product(purl: &str) -> anyhow::Result<VexProduct> {
     if !purl.starts_with("pkg:") {
         bail!("{purl:?} is neither a sha256 digest nor a package URL (pkg:...)");
     }
-    let mut identifiers = serde_json::Map::new();
-    identifiers.insert("purl".into(), purl.into());
-    Ok(VexProduct {
-        id: purl.to_owned(),
-        identifiers: Some(identifiers),
-        subcomponents: Vec::new(),
-    })
+    Ok(VexProduct::purl(purl))
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let key = args.signer.load()?;
     let product_digest = args.product.parse::<Digest>().ok();
     let mut product = match &product_digest {
-        Some(d) => VexProduct {
-            id: d.to_string(),
-            identifiers: None,
-            subcomponents: Vec::new(),
-        },
+        Some(d) => VexProduct::image(d),
         None => purl_product(&args.product).context("reading --product")?,
     };
     if !args.subcomponent.is_empty() {
@@ -156,20 +146,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         bail!("--justification only applies to --status not_affected");
     }
     let justification = args.justification.map(|j| match j {
-        JustificationArg::ComponentNotPresent => VexJustification::ComponentNotPresent,
-        JustificationArg::VulnerableCodeNotPresent => VexJustification::VulnerableCodeNotPresent,
+        JustificationArg::ComponentNotPresent => Justification::ComponentNotPresent,
+        JustificationArg::VulnerableCodeNotPresent => Justification::VulnerableCodeNotPresent,
         JustificationArg::VulnerableCodeNotInExecutePath => {
-            VexJustification::VulnerableCodeNotInExecutePath
+            Justification::VulnerableCodeNotInExecutePath
         }
         JustificationArg::VulnerableCodeCannotBeControlledByAdversary => {
-            VexJustification::VulnerableCodeCannotBeControlledByAdversary
+            Justification::VulnerableCodeCannotBeControlledByAdversary
         }
         JustificationArg::InlineMitigationsAlreadyExist => {
-            VexJustification::InlineMitigationsAlreadyExist
+            Justification::InlineMitigationsAlreadyExist
         }
     });
     let time = statement_time()?;
     let statement = VexStatement {
+        id: None,
         vulnerability: VexVulnerability {
             id: None,
             name: args.vuln.clone(),
@@ -193,10 +184,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             "{e}\nhint: not_affected needs --justification or --impact; affected needs --action"
         )
     })?;
-    // Read back with custody-vuln's model too: what the verifier applies must accept it.
-    custody_vuln::VexDocument::from_json(&serde_json::to_value(&document)?)
-        .context("checking the OpenVEX document")?;
-    let in_toto = document.statement(&subject, args.image.as_deref());
+    let in_toto = VexSubject {
+        manifest: subject.clone(),
+        image_name: args.image.clone(),
+    }
+    .statement(document.to_json())
+    .context("building the VEX statement")?;
     let envelope = sign_statement(&in_toto, &key, args.signer.keyid.into());
     let bytes = match args.format {
         EnvelopeFormat::Envelope => envelope.to_json(),
@@ -208,20 +201,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             "{} {} {} for {} (subject {subject}) by {}\n",
             envelope.digest(),
             args.vuln,
-            status_text(status),
+            status,
             args.product,
             key.key_id()
         )
         .as_bytes(),
     )?;
     Ok(Outcome::Ok)
-}
-
-fn status_text(s: VexStatus) -> &'static str {
-    match s {
-        VexStatus::NotAffected => "not_affected",
-        VexStatus::Affected => "affected",
-        VexStatus::Fixed => "fixed",
-        VexStatus::UnderInvestigation => "under_investigation",
-    }
 }

@@ -35,7 +35,10 @@
 //!    exactly these DiffIDs in order.
 //! 4. **scan**: the newest scan by a scanner key covers this image's SBOM, is younger than
 //!    the maximum age, and has no finding above the threshold that an allowed VEX statement
-//!    does not waive (and, if required, no unevaluated components).
+//!    does not waive (and, if required, no unevaluated components). The scan and VEX
+//!    predicates are read with custody-vuln's models and VEX is applied by custody-vuln's
+//!    `apply_vex` (every component of a finding must be waived), the same code `custody
+//!    scan` and `custody vex` write with.
 //! 5. **reviews**: at least N distinct reviewer keys approved this manifest; none of them is
 //!    a builder's key; a reviewer's latest decision counts.
 //! 6. **config**: not root; no forbidden package in the final filesystem (from the SBOMs).

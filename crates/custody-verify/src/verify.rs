@@ -16,12 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use custody_attest::{
     Attestation, CheckedStatement, Decision as ReviewDecision, ImageProvenance, LayerPredicate,
-    PublicKey, ReviewAttestation, ScanAttestation, VexAttestation, VexStatus, parse_statement,
-    subject_digest,
+    PublicKey, ReviewAttestation, ScanAttestation, parse_statement, subject_digest,
 };
 use custody_log::{SignedCheckpoint, TrustedCheckpoint, VerifiedCheckpoint, verify_inclusion};
-use custody_types::{DiffId, Digest, KeyId, Role};
-use custody_vuln::SeverityLevel;
+use custody_types::{DiffId, Digest, KeyId, Role, predicate_types};
+use custody_vuln::{SeverityLevel, VexDocument, VexStatement, VulnsPredicate, apply_vex};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
@@ -60,13 +59,25 @@ struct Stranger {
     keyids: Vec<String>,
 }
 
+/// A scan statement: its subjects (custody-attest) and its predicate (custody-vuln's model).
+struct Scan {
+    subjects: ScanAttestation,
+    predicate: VulnsPredicate,
+}
+
+/// An OpenVEX statement: the images it is attached to and its document (custody-vuln's model).
+struct Vex {
+    subjects: Vec<Digest>,
+    document: VexDocument,
+}
+
 struct Seen {
     atts: Vec<Att>,
     layers: Vec<(usize, LayerPredicate)>,
     provenances: Vec<(usize, ImageProvenance)>,
-    scans: Vec<(usize, ScanAttestation)>,
+    scans: Vec<(usize, Scan)>,
     reviews: Vec<(usize, ReviewAttestation)>,
-    vex: Vec<(usize, VexAttestation)>,
+    vex: Vec<(usize, Vex)>,
     strangers: Vec<Stranger>,
     unreadable: Vec<(Digest, String)>,
 }
@@ -240,12 +251,37 @@ fn read_entries(
             statement,
         };
         let i = seen.atts.len();
+        let predicate = att.statement.predicate();
         match att.statement.attestation() {
             Ok(Attestation::Layer(l)) => seen.layers.push((i, l.predicate)),
             Ok(Attestation::Provenance(p)) => seen.provenances.push((i, *p)),
-            Ok(Attestation::Scan(s)) => seen.scans.push((i, *s)),
+            Ok(Attestation::Scan(s)) => match VulnsPredicate::from_json(predicate) {
+                Ok(predicate) => seen.scans.push((
+                    i,
+                    Scan {
+                        subjects: *s,
+                        predicate,
+                    },
+                )),
+                Err(e) => seen.unreadable.push((
+                    att.envelope.clone(),
+                    format!("{} predicate is invalid: {e}", predicate_types::VULNS_V01),
+                )),
+            },
             Ok(Attestation::Review(r)) => seen.reviews.push((i, *r)),
-            Ok(Attestation::Vex(v)) => seen.vex.push((i, *v)),
+            Ok(Attestation::Vex(v)) => match VexDocument::from_json(predicate) {
+                Ok(document) => seen.vex.push((
+                    i,
+                    Vex {
+                        subjects: v.subjects,
+                        document,
+                    },
+                )),
+                Err(e) => seen.unreadable.push((
+                    att.envelope.clone(),
+                    format!("{} predicate is invalid: {e}", predicate_types::OPENVEX_V02),
+                )),
+            },
             Ok(Attestation::Decision(_) | Attestation::Other(_)) => {}
             Err(e) => seen.unreadable.push((att.envelope.clone(), e.to_string())),
         }
@@ -723,102 +759,28 @@ fn rule_base(
     }
 }
 
-/// Severity of one finding: the worst of its ratings (a CVSS score or vector, or a named
-/// level). A finding with no readable rating is treated as critical (fail closed).
-fn finding_level(severities: &[custody_attest::Severity]) -> (SeverityLevel, bool) {
-    let mut worst: Option<SeverityLevel> = None;
-    for s in severities {
-        let score = s.score.trim();
-        let level = if let Ok(n) = score.parse::<f64>() {
-            (0.0..=10.0)
-                .contains(&n)
-                .then(|| SeverityLevel::from_score(n))
-        } else if score.starts_with("CVSS:4.0/") {
-            custody_vuln::cvss_base_score("CVSS_V4", score).map(SeverityLevel::from_score)
-        } else if score.starts_with("CVSS:3.") {
-            custody_vuln::cvss_base_score("CVSS_V3", score).map(SeverityLevel::from_score)
-        } else if score.starts_with("AV:") {
-            custody_vuln::cvss_base_score("CVSS_V2", score)
-                .map(|n| SeverityLevel::from_score(n).min(SeverityLevel::High))
-        } else {
-            match score.to_ascii_lowercase().as_str() {
-                "none" => Some(SeverityLevel::None),
-                "low" | "negligible" | "unimportant" => Some(SeverityLevel::Low),
-                "medium" | "moderate" => Some(SeverityLevel::Medium),
-                "high" | "important" => Some(SeverityLevel::High),
-                "critical" => Some(SeverityLevel::Critical),
-                _ => None,
-            }
-        };
-        if let Some(l) = level {
-            worst = Some(worst.map_or(l, |w| w.max(l)));
-        }
-    }
-    match worst {
-        Some(l) => (l, true),
-        None => (SeverityLevel::Critical, false),
+/// The SBOM a scan covers: its `sbom` subject, else custody scan's `custody.sbom.digest`;
+/// when both are present they must agree.
+fn scanned_sbom(scan: &Scan) -> Option<Digest> {
+    match (scan.subjects.sbom.as_ref(), scan.predicate.sbom_digest()) {
+        (Some(s), Some(i)) if s != i => None,
+        (Some(s), _) => Some(s.clone()),
+        (None, i) => i.cloned(),
     }
 }
 
-/// Strings an annotation list gives for `keys` (a string or a list of strings).
-fn annotation_strings(annotations: &[Value], keys: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for a in annotations {
-        for k in keys {
-            match a.get(*k) {
-                Some(Value::String(s)) => out.push(s.clone()),
-                Some(Value::Array(items)) => {
-                    out.extend(items.iter().filter_map(Value::as_str).map(str::to_owned));
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-fn purl_same_package(a: &str, b: &str) -> bool {
-    crate::policy::PackagePattern::Purl(a.split('@').next().unwrap_or(a).to_owned())
-        .matches("", Some(b))
-}
-
-/// Whether a VEX product names this image (its manifest digest, in any of the usual spellings)
-/// or the finding's component.
-fn vex_product_applies(
-    product: &custody_attest::VexProduct,
-    image: &Digest,
-    purls: &[String],
-) -> bool {
-    let hex = image.hex();
-    let names_image = product.id.contains(hex);
-    let names_component = purls.iter().any(|p| purl_same_package(&product.id, p));
-    if product.subcomponents.is_empty() || purls.is_empty() {
-        return names_image || names_component;
-    }
-    (names_image || names_component)
-        && product
-            .subcomponents
-            .iter()
-            .any(|s| purls.iter().any(|p| purl_same_package(&s.id, p)))
-}
-
-struct Waiver {
-    vex: usize,
-    key: KeyId,
-    status: VexStatus,
-}
-
-fn vex_waiver(
+/// The VEX statements the policy lets waive findings of this image: from documents attached
+/// to its manifest digest and signed by a `vex_signers` key, with their times filled in, in
+/// log order (so that of two statements with one time the later logged decides), each with
+/// the attestation and key it came from.
+fn allowed_vex(
     policy: &Policy,
     image: &ImageFacts,
     seen: &Seen,
-    id: &str,
-    aliases: &[String],
-    purls: &[String],
-) -> Option<Waiver> {
+) -> (Vec<VexStatement>, Vec<(usize, KeyId)>) {
     let signers = &policy.rules().scan.vex_signers;
-    let mut latest: Option<((Timestamp, u64), Waiver)> = None;
-    for (vi, v) in &seen.vex {
+    let mut docs: Vec<(u64, usize, KeyId)> = Vec::new();
+    for (n, (vi, v)) in seen.vex.iter().enumerate() {
         if !v.subjects.contains(&image.manifest_digest) {
             continue;
         }
@@ -830,74 +792,19 @@ fn vex_waiver(
         else {
             continue;
         };
-        for st in &v.document.statements {
-            let names = std::iter::once(&st.vulnerability.name).chain(&st.vulnerability.aliases);
-            let mut matches = false;
-            for n in names {
-                if n == id || aliases.contains(n) {
-                    matches = true;
-                }
-            }
-            if !matches
-                || !st
-                    .products
-                    .iter()
-                    .any(|p| vex_product_applies(p, &image.manifest_digest, purls))
-            {
-                continue;
-            }
-            let when = (
-                st.timestamp.unwrap_or(v.document.timestamp),
-                seen.atts[*vi].log_index.unwrap_or(0),
-            );
-            if latest.as_ref().is_none_or(|(w, _)| when >= *w) {
-                latest = Some((
-                    when,
-                    Waiver {
-                        vex: *vi,
-                        key,
-                        status: st.status,
-                    },
-                ));
-            }
+        docs.push((seen.atts[*vi].log_index.unwrap_or(0), n, key));
+    }
+    docs.sort_by_key(|(log_index, n, _)| (*log_index, *n));
+    let mut statements = Vec::new();
+    let mut origins = Vec::new();
+    for (_, n, key) in docs {
+        let (vi, v) = &seen.vex[n];
+        for st in v.document.effective_statements() {
+            statements.push(st);
+            origins.push((*vi, key));
         }
     }
-    latest
-        .map(|(_, w)| w)
-        .filter(|w| matches!(w.status, VexStatus::NotAffected | VexStatus::Fixed))
-}
-
-/// How many components the scan could not evaluate, as custody scan records it
-/// (`custody.unevaluated[]` and `custody.summary.unevaluated`, the larger of the two) or as a
-/// plain top-level `unevaluated[]`. `None` when the scan does not say.
-fn unevaluated_count(predicate: &Value) -> Option<usize> {
-    let listed = predicate
-        .pointer("/custody/unevaluated")
-        .or_else(|| predicate.get("unevaluated"))
-        .and_then(Value::as_array)
-        .map(Vec::len);
-    let counted = predicate
-        .pointer("/custody/summary/unevaluated")
-        .and_then(Value::as_u64)
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    match (listed, counted) {
-        (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0).max(b.unwrap_or(0))),
-    }
-}
-
-/// The SBOM a scan covers: its `sbom` subject, else custody scan's `custody.sbom.digest`;
-/// when both are present they must agree.
-fn scanned_sbom(subject: Option<&Digest>, predicate: &Value) -> Option<Digest> {
-    let inner: Option<Digest> = predicate
-        .pointer("/custody/sbom/digest")
-        .and_then(Value::as_str)
-        .and_then(|d| d.parse().ok());
-    match (subject, inner) {
-        (Some(s), Some(i)) if *s != i => None,
-        (Some(s), _) => Some(s.clone()),
-        (None, i) => i,
-    }
+    (statements, origins)
 }
 
 fn rule_scan(
@@ -915,7 +822,7 @@ fn rule_scan(
     let mut covering: Vec<(usize, KeyId)> = Vec::new();
     let mut any_scan = false;
     for (si, (i, s)) in seen.scans.iter().enumerate() {
-        if s.manifest != image.manifest_digest {
+        if s.subjects.manifest != image.manifest_digest {
             continue;
         }
         any_scan = true;
@@ -929,7 +836,7 @@ fn rule_scan(
             ));
             continue;
         };
-        let scanned = scanned_sbom(s.sbom.as_ref(), seen.atts[*i].statement.predicate());
+        let scanned = scanned_sbom(s);
         match (image_sbom, &scanned) {
             (Some(want), Some(have)) if want == have => covering.push((si, key)),
             (want, have) => problems.push(format!(
@@ -957,18 +864,13 @@ fn rule_scan(
             None,
         );
     }
-    let scan_time = |s: &ScanAttestation| {
-        s.predicate
-            .metadata
-            .as_ref()
-            .and_then(|m| m.scan_finished_on.or(m.scan_started_on))
-    };
     // The newest scan decides: an older clean scan never outvotes a newer one with findings.
     let newest = covering.iter().max_by_key(|(si, _)| {
         let (i, s) = &seen.scans[*si];
-        (scan_time(s), seen.atts[*i].log_index)
+        (s.predicate.scanned_at(), seen.atts[*i].log_index)
     });
     let Some(&(si, key)) = newest else {
+        problems.extend(seen.unreadable_about(predicate_types::VULNS_V01));
         if problems.is_empty() {
             problems.push(format!(
                 "no scan of this image signed by a scanner key (image SBOM {})",
@@ -991,7 +893,7 @@ fn rule_scan(
     used.insert(*i);
     let mut item = seen.item(*i, "scan", Some(key));
     item.digest = image_sbom.cloned();
-    let when = scan_time(scan);
+    let when = scan.predicate.scanned_at();
     item.detail = Some(format!(
         "scanned {}{}",
         when.map_or("at an unknown time".into(), |t| t.to_string()),
@@ -1018,42 +920,62 @@ fn rule_scan(
             }
         }
     }
+    // VEX from allowed signers, applied by custody-vuln to every (finding, component) pair;
+    // a finding above the threshold stands unless every one of its components is waived.
+    let (statements, origins) = allowed_vex(policy, image, seen);
+    let applied = apply_vex(&scan.predicate, Some(&image.manifest_digest), &statements);
     let mut waived = 0usize;
+    let mut waivers: BTreeSet<(usize, KeyId, &str, &str)> = BTreeSet::new();
+    // `apply_vex` decides per (result, component) in order: one pair per annotation, or one
+    // for a result without annotations.
+    let mut decisions = applied.decisions.iter();
     for f in &scan.predicate.scanner.result {
-        let (level, rated) = finding_level(&f.severity);
+        let pairs: Vec<_> = decisions
+            .by_ref()
+            .take(f.annotations.len().max(1))
+            .collect();
+        let level = f.level();
+        let rated = level.is_some();
+        let level = level.unwrap_or(SeverityLevel::Critical);
         if level <= rule.max_severity {
             continue;
         }
-        let aliases = annotation_strings(&f.annotations, &["aliases", "alias"]);
-        let purls =
-            annotation_strings(&f.annotations, &["purl", "componentPurl", "component_purl"]);
-        match vex_waiver(policy, image, seen, &f.id, &aliases, &purls) {
-            Some(w) => {
-                waived += 1;
-                used.insert(w.vex);
-                let mut item = seen.item(w.vex, "vex", Some(w.key));
-                item.detail = Some(format!(
-                    "waives {} ({})",
-                    f.id,
-                    match w.status {
-                        VexStatus::Fixed => "fixed",
-                        _ => "not_affected",
-                    }
-                ));
-                evidence.push(item);
+        let standing: Vec<String> = pairs
+            .iter()
+            .filter(|d| !d.waived)
+            .filter_map(|d| d.purl.clone())
+            .collect();
+        if !pairs.is_empty() && pairs.iter().all(|d| d.waived) {
+            waived += 1;
+            for d in &pairs {
+                if let (Some(n), Some(status)) = (d.statement, d.status) {
+                    let (vi, key) = origins[n];
+                    waivers.insert((vi, key, f.id.as_str(), status.as_str()));
+                }
             }
-            None => problems.push(format!(
-                "finding {} is {}{}, above the allowed {}, and no VEX statement from an allowed signer waives it{}",
-                f.id,
-                level.as_str(),
-                if rated { "" } else { " (no readable severity: treated as critical)" },
-                rule.max_severity.as_str(),
-                if purls.is_empty() { String::new() } else { format!(" (component {})", purls.join(", ")) }
-            )),
+            continue;
         }
+        problems.push(format!(
+            "finding {} is {}{}, above the allowed {}, and no VEX statement from an allowed signer waives it{}",
+            f.id,
+            level.as_str(),
+            if rated { "" } else { " (no readable severity: treated as critical)" },
+            rule.max_severity.as_str(),
+            if standing.is_empty() {
+                String::new()
+            } else {
+                format!(" (component {})", standing.join(", "))
+            }
+        ));
+    }
+    for (vi, key, id, status) in waivers {
+        used.insert(vi);
+        let mut item = seen.item(vi, "vex", Some(key));
+        item.detail = Some(format!("waives {id} ({status})"));
+        evidence.push(item);
     }
     if rule.require_zero_unevaluated {
-        match unevaluated_count(seen.atts[*i].statement.predicate()) {
+        match scan.predicate.unevaluated_count() {
             Some(0) => {}
             Some(n) => problems.push(format!(
                 "the scan could not evaluate {n} components, and the policy requires zero"

@@ -33,6 +33,12 @@
 //! - **VEX** ([`VexDocument`], [`apply_vex`]): OpenVEX v0.2.0 statements, and their
 //!   application to a scan's findings.
 //!
+//! The vulns v0.1 and OpenVEX models live here and nowhere else: `custody scan` and
+//! `custody vex` build them, custody-attest wraps them in statements by their subjects
+//! without interpreting them (it does not depend on this crate), and the verifier's scan rule
+//! reads them back with [`VulnsPredicate::from_json`] and [`VexDocument::from_json`] and
+//! waives findings with [`apply_vex`].
+//!
 //! For the ledger: [`Advisory::package_keys`] gives the keys an advisory touches,
 //! [`component_keys`] the keys a recorded component is found under, and [`match_advisory`]
 //! evaluates one advisory against the candidate components.

@@ -32,26 +32,47 @@
 //! The verifier needs: the SBOM digest (to bind the scan to the image's SBOM), the database
 //! snapshot and the scan time (freshness), the maximum severity after VEX, and the number
 //! of unevaluated components (a policy can require zero).
+//!
+//! This is the one model of the predicate in the workspace: `custody scan` writes it,
+//! custody-attest wraps it in a statement without interpreting it, and the verifier reads it
+//! back here. Reading is as lenient as the spec: only `scanner.uri` and each result's `id`
+//! are required, so a vulns v0.1 predicate from another scanner reads too (without the
+//! `custody` member, whose absence the verifier treats as "not shown"). Annotations are
+//! free-form in the spec; the members custody writes are read from any annotation object
+//! (with the spellings `componentPurl`/`component_purl` and `alias` as well, and `aliases`
+//! as a string or a list), and anything else in them is ignored.
 
 use std::collections::BTreeMap;
 
 use custody_types::Digest;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 use crate::db::Snapshot;
 use crate::matcher::{ComponentRef, Finding, MatchedPackage, ScanReport, UnevaluatedComponent};
-use crate::severity::SeverityLevel;
+use crate::severity::{SeverityLevel, cvss_base_score};
 
 /// The predicate value of a scan statement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VulnsPredicate {
+    /// The invocation (free-form in the spec; custody writes none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Value>,
     /// The scanner and its results.
     pub scanner: Scanner,
-    /// When the scan ran.
-    pub metadata: ScanMetadata,
-    /// custody's bindings and counts.
-    pub custody: CustodyScan,
+    /// When the scan ran (custody always writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ScanMetadata>,
+    /// custody's bindings and counts (always written by `custody scan`; absent from other
+    /// scanners' predicates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<CustodyScan>,
+    /// A plain top-level list of components a scanner could not evaluate, as some producers
+    /// write it; read for [`VulnsPredicate::unevaluated_count`], never written by custody
+    /// (which uses `custody.unevaluated`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unevaluated: Option<Vec<Value>>,
 }
 
 /// `scanner`.
@@ -60,11 +81,13 @@ pub struct Scanner {
     /// URI of the scanner.
     pub uri: String,
     /// Its version.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// The advisory database.
-    pub db: ScannerDb,
+    /// The advisory database (custody always writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<ScannerDb>,
     /// One entry per advisory found affecting the SBOM.
+    #[serde(default)]
     pub result: Vec<VulnResult>,
 }
 
@@ -73,13 +96,14 @@ pub struct Scanner {
 #[serde(rename_all = "camelCase")]
 pub struct ScannerDb {
     /// Where the database came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// The snapshot digest.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// The newest `modified` time of its records.
-    pub last_update: Timestamp,
+    /// The newest `modified` time of its records (absent when no record says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update: Option<Timestamp>,
 }
 
 /// `scanner.result[]`.
@@ -88,6 +112,7 @@ pub struct VulnResult {
     /// The OSV ID.
     pub id: String,
     /// Severity entries.
+    #[serde(default)]
     pub severity: Vec<SeverityScore>,
     /// One per affected component.
     #[serde(default)]
@@ -106,8 +131,10 @@ pub struct SeverityScore {
 /// The method of custody's own severity level in `severity[]`.
 pub const CUSTODY_SEVERITY_METHOD: &str = "custody";
 
-/// One affected component of a result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One affected component of a result. Read leniently (see the module documentation): an
+/// annotation that is not an object, or whose members have other types, reads as empty
+/// rather than making the whole predicate unreadable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultAnnotation {
     /// The component's purl.
@@ -120,16 +147,58 @@ pub struct ResultAnnotation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<String>,
     /// The advisory's aliases.
-    #[serde(default)]
     pub aliases: Vec<String>,
     /// The version that fixes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_version: Option<String>,
-    /// The package as the advisory names it, and the version compared.
-    pub package: MatchedPackage,
+    /// The package as the advisory names it, and the version compared (custody always
+    /// writes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<MatchedPackage>,
     /// The advisory's summary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ResultAnnotation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(ResultAnnotation::from_value(&Value::deserialize(
+            deserializer,
+        )?))
+    }
+}
+
+impl ResultAnnotation {
+    /// Reads the members custody knows from an annotation object; see the module
+    /// documentation for the spellings accepted.
+    fn from_value(v: &Value) -> ResultAnnotation {
+        let text = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| v.get(*k).and_then(Value::as_str))
+                .map(str::to_owned)
+        };
+        let mut aliases = Vec::new();
+        for k in ["aliases", "alias"] {
+            match v.get(k) {
+                Some(Value::String(s)) => aliases.push(s.clone()),
+                Some(Value::Array(items)) => {
+                    aliases.extend(items.iter().filter_map(Value::as_str).map(str::to_owned))
+                }
+                _ => {}
+            }
+        }
+        ResultAnnotation {
+            purl: text(&["purl", "componentPurl", "component_purl"]),
+            bom_ref: text(&["bomRef"]),
+            layer: text(&["layer"]),
+            aliases,
+            fixed_version: text(&["fixedVersion"]),
+            package: v
+                .get("package")
+                .and_then(|p| MatchedPackage::deserialize(p).ok()),
+            summary: text(&["summary"]),
+        }
+    }
 }
 
 /// `metadata`.
@@ -137,9 +206,11 @@ pub struct ResultAnnotation {
 #[serde(rename_all = "camelCase")]
 pub struct ScanMetadata {
     /// When the scan started.
-    pub scan_started_on: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_started_on: Option<Timestamp>,
     /// When it finished.
-    pub scan_finished_on: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_finished_on: Option<Timestamp>,
 }
 
 /// `custody`: what binds the scan to an SBOM and a database, and the counts a policy reads.
@@ -243,7 +314,7 @@ impl VulnsPredicate {
                 layer: f.component.layer.clone(),
                 aliases: f.aliases.clone(),
                 fixed_version: f.fixed.clone(),
-                package: f.package.clone(),
+                package: Some(f.package.clone()),
                 summary: f.summary.clone(),
             });
         }
@@ -257,24 +328,22 @@ impl VulnsPredicate {
                 .count()
         };
         VulnsPredicate {
+            invocation: None,
             scanner: Scanner {
                 uri: inputs.scanner_uri.to_owned(),
                 version: Some(inputs.scanner_version.to_owned()),
-                db: ScannerDb {
+                db: Some(ScannerDb {
                     uri: inputs.db_uri.map(str::to_owned),
                     version: Some(inputs.snapshot.digest.to_string()),
-                    last_update: inputs
-                        .snapshot
-                        .last_modified
-                        .unwrap_or(Timestamp::UNIX_EPOCH),
-                },
+                    last_update: inputs.snapshot.last_modified,
+                }),
                 result,
             },
-            metadata: ScanMetadata {
-                scan_started_on: inputs.started,
-                scan_finished_on: inputs.finished,
-            },
-            custody: CustodyScan {
+            metadata: Some(ScanMetadata {
+                scan_started_on: Some(inputs.started),
+                scan_finished_on: Some(inputs.finished),
+            }),
+            custody: Some(CustodyScan {
                 sbom: ScannedSbom {
                     digest: inputs.sbom_digest.clone(),
                     media_type: inputs.sbom_media_type.to_owned(),
@@ -297,7 +366,8 @@ impl VulnsPredicate {
                     unevaluated: report.unevaluated.len(),
                 },
                 unevaluated: report.unevaluated.clone(),
-            },
+            }),
+            unevaluated: None,
         }
     }
 
@@ -313,7 +383,8 @@ impl VulnsPredicate {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
-    /// The highest severity among results, read from custody's own entries.
+    /// The highest severity among results with a readable rating (see
+    /// [`VulnResult::level`]).
     pub fn max_severity(&self) -> Option<SeverityLevel> {
         self.scanner
             .result
@@ -322,37 +393,75 @@ impl VulnsPredicate {
             .max()
     }
 
-    /// The SBOM digest the scan is bound to.
-    pub fn sbom_digest(&self) -> &Digest {
-        &self.custody.sbom.digest
+    /// The SBOM digest the scan says it covered (`custody.sbom.digest`; `None` for other
+    /// scanners, which name it only as a statement subject).
+    pub fn sbom_digest(&self) -> Option<&Digest> {
+        self.custody.as_ref().map(|c| &c.sbom.digest)
     }
 
-    /// The database snapshot digest.
-    pub fn db_snapshot(&self) -> &Digest {
-        &self.custody.db.digest
+    /// The database snapshot digest (`custody.db.digest`).
+    pub fn db_snapshot(&self) -> Option<&Digest> {
+        self.custody.as_ref().map(|c| &c.db.digest)
     }
 
-    /// When the scan finished.
-    pub fn scanned_at(&self) -> Timestamp {
-        self.metadata.scan_finished_on
+    /// When the scan ran: when it finished, else when it started; `None` when the predicate
+    /// does not say.
+    pub fn scanned_at(&self) -> Option<Timestamp> {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.scan_finished_on.or(m.scan_started_on))
     }
 
-    /// How many components were not evaluated.
-    pub fn unevaluated_count(&self) -> usize {
-        self.custody
-            .unevaluated
-            .len()
-            .max(self.custody.summary.unevaluated)
+    /// How many components the scan could not evaluate: custody's `custody.unevaluated[]`
+    /// and `custody.summary.unevaluated` (the larger of the two), else a plain top-level
+    /// `unevaluated[]`; `None` when the predicate does not say (so zero cannot be shown).
+    pub fn unevaluated_count(&self) -> Option<usize> {
+        match (&self.custody, &self.unevaluated) {
+            (Some(c), _) => Some(c.unevaluated.len().max(c.summary.unevaluated)),
+            (None, Some(list)) => Some(list.len()),
+            (None, None) => None,
+        }
     }
 }
 
 impl VulnResult {
-    /// custody's severity level of this result (`None` when unknown or absent).
+    /// The severity of this result: the worst of its readable ratings, each a CVSS base
+    /// score, a CVSS v3 or v4 vector, a CVSS v2 vector (rated at most `high`, as v2 has no
+    /// critical band), or a named level (`low`, `moderate`, `important`, `critical`, ...
+    /// including custody's own `method: "custody"` entry). `None` when no rating reads: the
+    /// verifier then treats the result as critical (fail closed).
     pub fn level(&self) -> Option<SeverityLevel> {
-        self.severity
-            .iter()
-            .find(|s| s.method == CUSTODY_SEVERITY_METHOD)
-            .and_then(|s| s.score.parse().ok())
+        self.severity.iter().filter_map(SeverityScore::level).max()
+    }
+}
+
+impl SeverityScore {
+    /// The level one rating gives, if it reads.
+    pub fn level(&self) -> Option<SeverityLevel> {
+        let score = self.score.trim();
+        if let Ok(n) = score.parse::<f64>() {
+            return (0.0..=10.0)
+                .contains(&n)
+                .then(|| SeverityLevel::from_score(n));
+        }
+        if score.starts_with("CVSS:4.0/") {
+            return cvss_base_score("CVSS_V4", score).map(SeverityLevel::from_score);
+        }
+        if score.starts_with("CVSS:3.") {
+            return cvss_base_score("CVSS_V3", score).map(SeverityLevel::from_score);
+        }
+        if score.starts_with("AV:") {
+            return cvss_base_score("CVSS_V2", score)
+                .map(|n| SeverityLevel::from_score(n).min(SeverityLevel::High));
+        }
+        match score.to_ascii_lowercase().as_str() {
+            "none" => Some(SeverityLevel::None),
+            "low" | "negligible" | "unimportant" => Some(SeverityLevel::Low),
+            "medium" | "moderate" => Some(SeverityLevel::Medium),
+            "high" | "important" => Some(SeverityLevel::High),
+            "critical" => Some(SeverityLevel::Critical),
+            _ => None,
+        }
     }
 }
 
@@ -390,7 +499,7 @@ pub struct ResultComponent<'a> {
     pub aliases: &'a [String],
     /// The component.
     pub purl: Option<&'a str>,
-    /// custody's level for the result.
+    /// The result's level ([`VulnResult::level`]; `None` when no rating reads).
     pub level: Option<SeverityLevel>,
 }
 
@@ -426,8 +535,12 @@ impl From<&ResultAnnotation> for ComponentRef {
         ComponentRef {
             purl: a.purl.clone(),
             bom_ref: a.bom_ref.clone(),
-            name: a.package.name.clone(),
-            version: Some(a.package.version.clone()),
+            name: a
+                .package
+                .as_ref()
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            version: a.package.as_ref().map(|p| p.version.clone()),
             layer: a.layer.clone(),
         }
     }

@@ -8,6 +8,11 @@
 //! statement that matches its vulnerability and component decides: `not_affected` and
 //! `fixed` waive it; `affected` and `under_investigation` leave it standing. Which keys'
 //! statements count is the verifier's policy, not this module's.
+//!
+//! This is the workspace's one model of OpenVEX and its one application to findings:
+//! `custody vex` builds documents here, custody-attest wraps them in an in-toto statement
+//! without interpreting them, and the verifier's scan rule reads them back with
+//! [`VexDocument::from_json`] and waives findings with [`apply_vex`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -238,6 +243,9 @@ pub enum VexError {
     /// The `@context` is not OpenVEX v0.2.0.
     #[error("VEX document context {0:?} is not {OPENVEX_CONTEXT}")]
     Context(String),
+    /// The document breaks an OpenVEX rule (no author, no statements).
+    #[error("VEX document: {0}")]
+    Document(&'static str),
     /// A statement breaks an OpenVEX rule.
     #[error("VEX statement {index} ({vulnerability}): {rule}")]
     Statement {
@@ -286,6 +294,11 @@ impl VexProduct {
     fn names_digest(&self, digest: &Digest) -> bool {
         let text = digest.to_string();
         self.id.as_deref() == Some(text.as_str())
+            // An image reference pinned by digest (`registry.example/app@sha256:…`).
+            || self.id.as_deref().is_some_and(|i| {
+                i.strip_suffix(text.as_str())
+                    .is_some_and(|name| name.len() > 1 && name.ends_with('@'))
+            })
             || self.hashes.get(&hash_name(digest)).is_some_and(|h| h.eq_ignore_ascii_case(digest.hex()))
             // An OCI purl's version is the manifest digest (`pkg:oci/app@sha256%3A…`).
             || self.purls().any(|p| {
@@ -296,6 +309,12 @@ impl VexProduct {
 
     fn names_component(&self, purl: &str) -> bool {
         self.purls().any(|p| purl_matches(p, purl))
+    }
+
+    fn names_something(&self) -> bool {
+        self.id.as_deref().is_some_and(|i| !i.trim().is_empty())
+            || self.identifiers.values().any(|v| !v.trim().is_empty())
+            || self.hashes.values().any(|v| !v.trim().is_empty())
     }
 }
 
@@ -339,6 +358,16 @@ impl VexStatement {
         }
         if self.products.is_empty() {
             return Err(fail("statement has no products"));
+        }
+        if self
+            .products
+            .iter()
+            .chain(self.products.iter().flat_map(|p| &p.subcomponents))
+            .any(|p| !p.names_something())
+        {
+            return Err(fail(
+                "a product or subcomponent names nothing (no @id, identifiers or hashes)",
+            ));
         }
         match self.status {
             VexStatus::NotAffected
@@ -392,13 +421,14 @@ impl VexStatement {
 }
 
 impl VexDocument {
-    /// A new document with one statement; `@id` is derived from the content, as vexctl does.
+    /// A new version-1 document by `author` at `timestamp`, checked against the OpenVEX
+    /// rules; its `@id` is derived from its content, as vexctl does, so the same statements
+    /// give the same document.
     pub fn new(
         author: &str,
         timestamp: Timestamp,
-        statement: VexStatement,
+        statements: Vec<VexStatement>,
     ) -> Result<VexDocument, VexError> {
-        statement.validate(0)?;
         let mut doc = VexDocument {
             context: OPENVEX_CONTEXT.to_owned(),
             id: String::new(),
@@ -408,8 +438,9 @@ impl VexDocument {
             last_updated: None,
             version: 1,
             tooling: Some(format!("custody {}", env!("CARGO_PKG_VERSION"))),
-            statements: vec![statement],
+            statements,
         };
+        doc.validate()?;
         let canonical = serde_json::to_vec(&doc).unwrap_or_default();
         doc.id = format!(
             "https://openvex.dev/docs/public/vex-{}",
@@ -425,10 +456,25 @@ impl VexDocument {
         Ok(doc)
     }
 
-    /// Checks the context and every statement.
+    /// The document as JSON: the predicate of a VEX statement (custody-attest's
+    /// `VexSubject::statement`).
+    pub fn to_json(&self) -> serde_json::Value {
+        // Serializing strings, enums, maps and timestamps cannot fail.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Checks the context, the author, and every statement (at least one).
     pub fn validate(&self) -> Result<(), VexError> {
         if self.context != OPENVEX_CONTEXT {
             return Err(VexError::Context(self.context.clone()));
+        }
+        if self.author.trim().is_empty() {
+            return Err(VexError::Document("author is empty"));
+        }
+        if self.statements.is_empty() {
+            return Err(VexError::Document(
+                "a VEX document needs at least one statement",
+            ));
         }
         self.statements
             .iter()
@@ -475,6 +521,9 @@ pub struct VexDecision {
     pub justification: Option<Justification>,
     /// Whether the finding is waived.
     pub waived: bool,
+    /// The deciding statement: its position in the slice given to [`apply_vex`] (so a
+    /// caller can name the signed document it came from).
+    pub statement: Option<usize>,
 }
 
 /// VEX applied to a scan predicate.
@@ -503,7 +552,9 @@ impl VexApplication {
 
 /// Applies VEX statements to a scan of the image `image`: for each (advisory, component)
 /// pair, the latest statement that names the advisory (by ID or alias) and covers the
-/// component decides. Pass only statements from keys the policy trusts.
+/// component decides; of statements with the same time, the one given last. Pass only
+/// statements from keys the policy trusts, with their times filled in
+/// ([`VexDocument::effective_statements`]), in the order they were logged.
 pub fn apply_vex(
     predicate: &VulnsPredicate,
     image: Option<&Digest>,
@@ -513,17 +564,20 @@ pub fn apply_vex(
     for rc in predicate.result_components() {
         let ids = std::iter::once(rc.id).chain(rc.aliases.iter().map(String::as_str));
         let ids: Vec<&str> = ids.collect();
+        // `max_by_key` keeps the last of equal maxima: the statement logged last.
         let deciding = statements
             .iter()
-            .filter(|s| s.names_vulnerability(ids.iter().copied()) && s.covers(image, rc.purl))
-            .max_by_key(|s| s.timestamp);
+            .enumerate()
+            .filter(|(_, s)| s.names_vulnerability(ids.iter().copied()) && s.covers(image, rc.purl))
+            .max_by_key(|(_, s)| s.timestamp);
         out.decisions.push(VexDecision {
             id: rc.id.to_owned(),
             purl: rc.purl.map(str::to_owned),
             level: rc.level,
-            status: deciding.map(|s| s.status),
-            justification: deciding.and_then(|s| s.justification),
-            waived: deciding.is_some_and(|s| s.status.waives()),
+            status: deciding.map(|(_, s)| s.status),
+            justification: deciding.and_then(|(_, s)| s.justification),
+            waived: deciding.is_some_and(|(_, s)| s.status.waives()),
+            statement: deciding.map(|(i, _)| i),
         });
     }
     out
@@ -584,7 +638,12 @@ mod tests {
             )
         };
         assert!(f.validate(0).is_err());
-        let doc = VexDocument::new("me", "2024-01-01T00:00:00Z".parse().unwrap(), s).unwrap();
+        let doc = VexDocument::new(
+            "me",
+            "2024-01-01T00:00:00Z".parse().unwrap(),
+            vec![s.clone()],
+        )
+        .unwrap();
         assert!(doc.id.starts_with("https://openvex.dev/docs/public/vex-"));
         let back = VexDocument::from_json(&serde_json::to_value(&doc).unwrap()).unwrap();
         assert_eq!(back, doc);
@@ -594,6 +653,24 @@ mod tests {
         bad["@context"] = OPENVEX_CONTEXT.into();
         bad["statements"][0]["status"] = "maybe".into();
         assert!(VexDocument::from_json(&bad).is_err());
+        // Document rules: an author, at least one statement, products that name something.
+        let t = "2024-01-01T00:00:00Z".parse().unwrap();
+        assert!(matches!(
+            VexDocument::new(" ", t, vec![s.clone()]),
+            Err(VexError::Document(_))
+        ));
+        assert!(matches!(
+            VexDocument::new("me", t, vec![]),
+            Err(VexError::Document(_))
+        ));
+        let mut nameless = s;
+        nameless.products = vec![VexProduct {
+            id: None,
+            identifiers: Default::default(),
+            hashes: Default::default(),
+            subcomponents: vec![],
+        }];
+        assert!(VexDocument::new("me", t, vec![nameless]).is_err());
     }
 
     #[test]

@@ -13,12 +13,6 @@ pub use provenance::{
     Provenance, ProvenanceLayer, ResourceDescriptor, RunDetails,
 };
 pub use review::{Decision, ReviewAttestation, ReviewPredicate, Reviewer};
-pub use scan::{
-    ScanAttestation, ScanMetadata, ScanSubject, Scanner, ScannerDb, Severity, VulnResult,
-    VulnsPredicate,
-};
+pub use scan::{ScanAttestation, ScanSubject};
 pub use summary::{PolicyRef, VerificationResult, VerificationSummary, Verifier};
-pub use vex::{
-    VexAttestation, VexDocument, VexJustification, VexProduct, VexStatement, VexStatus,
-    VexVulnerability,
-};
+pub use vex::{VexAttestation, VexSubject};

@@ -1,10 +1,14 @@
-//! The scan attestation: in-toto vulns v0.1 results bound to an image manifest digest (and the
-//! SBOM that was scanned). custody-vuln builds the predicate; this module wraps, signs and
-//! reads it.
+//! The scan attestation: an in-toto vulns v0.1 statement (`predicateType`
+//! `https://in-toto.io/attestation/vulns/v0.1`) bound to an image manifest digest and, as a
+//! second subject named `sbom`, the SBOM that was scanned.
+//!
+//! The predicate's model belongs to custody-vuln (`custody_vuln::VulnsPredicate`), which
+//! builds it for `custody scan` and reads it back for the verifier. This module only binds a
+//! predicate to its subjects and reads the subjects back: custody-attest signs and checks
+//! statements without depending on the matching engine, and one model of the predicate
+//! exists in the workspace.
 
 use custody_types::{Digest, predicate_types};
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sigstore_types::Statement;
 
@@ -12,85 +16,6 @@ use crate::statement::{CheckedStatement, StatementError, subject};
 
 /// Name of the scanned SBOM's subject in a scan statement.
 pub const SCANNED_SBOM_SUBJECT: &str = "sbom";
-
-/// A score by one method (`{"method": "nvd", "score": "7.5"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Severity {
-    /// The scoring method (nvd, cvss_v3, cvss_v4, a distro name...).
-    pub method: String,
-    /// The score or rating.
-    pub score: String,
-}
-
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VulnResult {
-    /// The advisory ID (an OSV id).
-    pub id: String,
-    /// Severities.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub severity: Vec<Severity>,
-    /// Free-form annotations (aliases, purl, layer, fixed version...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub annotations: Vec<Value>,
-}
-
-/// The advisory database scanned against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScannerDb {
-    /// The database's URI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
-    /// Its version (custody-vuln: the snapshot digest).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Its newest record's modification time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_update: Option<Timestamp>,
-}
-
-/// The scanner and its findings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Scanner {
-    /// The scanner's URI.
-    pub uri: String,
-    /// Its version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// The database.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub db: Option<ScannerDb>,
-    /// The findings.
-    #[serde(default)]
-    pub result: Vec<VulnResult>,
-}
-
-/// When the scan ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScanMetadata {
-    /// Start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scan_started_on: Option<Timestamp>,
-    /// End.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scan_finished_on: Option<Timestamp>,
-}
-
-/// The in-toto vulns v0.1 predicate (in-toto/attestation spec/predicates/vuln.md). Unknown
-/// members are kept by the producer and ignored here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VulnsPredicate {
-    /// The invocation (free-form).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invocation: Option<Value>,
-    /// The scanner, database and results.
-    pub scanner: Scanner,
-    /// Times.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<ScanMetadata>,
-}
 
 /// What a scan statement is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,13 +29,16 @@ pub struct ScanSubject {
 }
 
 impl ScanSubject {
-    /// A scan statement from a predicate value (as custody-vuln builds it), checked against
-    /// the vulns v0.1 shape first.
+    /// A scan statement around a predicate value (custody-vuln's `VulnsPredicate::to_json`).
+    /// Only its shape as a statement predicate is checked here (a JSON object); its content
+    /// is custody-vuln's to check.
     pub fn statement(&self, predicate: Value) -> Result<Statement, StatementError> {
-        VulnsPredicate::deserialize(&predicate).map_err(|e| StatementError::Predicate {
-            predicate_type: predicate_types::VULNS_V01,
-            reason: e.to_string(),
-        })?;
+        if !predicate.is_object() {
+            return Err(StatementError::Predicate {
+                predicate_type: predicate_types::VULNS_V01,
+                reason: "the predicate must be a JSON object".into(),
+            });
+        }
         let mut subjects = vec![subject(
             self.image_name.as_deref().unwrap_or("manifest"),
             &self.manifest,
@@ -126,23 +54,28 @@ impl ScanSubject {
     }
 }
 
-/// A verified scan.
-#[derive(Debug, Clone, PartialEq)]
+/// A verified scan statement's subjects. Its predicate ([`CheckedStatement::predicate`]) is
+/// read with custody-vuln's `VulnsPredicate::from_json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanAttestation {
     /// The image manifest digest (the first subject).
     pub manifest: Digest,
     /// The scanned SBOM's digest (the subject named `sbom`).
     pub sbom: Option<Digest>,
-    /// The predicate.
-    pub predicate: VulnsPredicate,
 }
 
 impl CheckedStatement {
-    /// The vulns predicate: the first subject is the manifest, an optional `sbom` subject the
-    /// scanned SBOM.
+    /// The subjects of a vulns v0.1 statement: the first is the manifest, an optional one
+    /// named `sbom` the scanned SBOM. The predicate must be a JSON object.
     pub fn scan(&self) -> Result<ScanAttestation, StatementError> {
         let pt = predicate_types::VULNS_V01;
-        let predicate: VulnsPredicate = self.predicate_as(pt)?;
+        self.expect_type(pt)?;
+        if !self.predicate().is_object() {
+            return Err(StatementError::Predicate {
+                predicate_type: pt,
+                reason: "the predicate must be a JSON object".into(),
+            });
+        }
         let subjects = self.subjects();
         let Some((_, manifest)) = subjects.first() else {
             return Err(StatementError::Predicate {
@@ -158,7 +91,6 @@ impl CheckedStatement {
         Ok(ScanAttestation {
             manifest: manifest.clone(),
             sbom,
-            predicate,
         })
     }
 }

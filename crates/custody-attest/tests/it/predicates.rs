@@ -4,8 +4,7 @@
 use custody_attest::{
     Attestation, CheckedStatement, Decision, Envelope, KeyIdHint, KeyType, ReviewPredicate,
     Reviewer, ScanSubject, SigningKey, Statement, StatementError, VerificationResult,
-    VerificationSummary, VexDocument, VexJustification, VexProduct, VexStatement, VexStatus,
-    VexVulnerability, sign_statement, statement_json,
+    VerificationSummary, VexSubject, sign_statement, statement_json,
 };
 use custody_types::{Digest, media_types, predicate_types};
 use serde_json::{Value, json};
@@ -348,50 +347,51 @@ fn scan_vex_and_decision_round_trip() {
         image_name: None,
         sbom: Some(sbom.clone()),
     };
-    let scan = check(&subject.statement(vulns).unwrap(), &key)
-        .scan()
-        .unwrap();
-    assert_eq!(scan.manifest, manifest);
-    assert_eq!(scan.sbom, Some(sbom));
-    assert_eq!(scan.predicate.scanner.result[0].id, "CVE-2024-1");
+    let scan = check(&subject.statement(vulns.clone()).unwrap(), &key);
+    assert_eq!(
+        scan.scan().unwrap(),
+        custody_attest::ScanAttestation {
+            manifest: manifest.clone(),
+            sbom: Some(sbom),
+        }
+    );
+    // The predicate travels untouched, for custody-vuln to read.
+    assert_eq!(scan.predicate(), &vulns);
+    assert!(matches!(scan.attestation(), Ok(Attestation::Scan(_))));
     assert!(
-        subject.statement(json!({"scanner": {}})).is_err(),
-        "scanner.uri is required"
+        subject.statement(json!(["not", "an", "object"])).is_err(),
+        "a predicate is an object"
     );
 
-    let doc = VexDocument::new(
-        "security@acme.example",
-        time(),
-        vec![VexStatement {
-            vulnerability: VexVulnerability {
-                id: None,
-                name: "CVE-2024-1".into(),
-                description: None,
-                aliases: vec![],
-            },
-            products: vec![VexProduct {
-                id: format!("pkg:oci/app@{manifest}"),
-                identifiers: None,
-                subcomponents: vec![],
-            }],
-            status: VexStatus::NotAffected,
-            justification: Some(VexJustification::VulnerableCodeNotInExecutePath),
-            impact_statement: None,
-            action_statement: None,
-            status_notes: None,
-            timestamp: None,
-        }],
-    )
-    .unwrap();
-    assert!(doc.id.starts_with("https://custody.dev/vex/"));
-    let vex = check(&doc.statement(&manifest, None), &key).vex().unwrap();
-    assert_eq!(vex.document, doc);
-    let mut bad = doc.statements[0].clone();
-    bad.justification = None;
-    assert!(
-        VexDocument::new("me", time(), vec![bad]).is_err(),
-        "not_affected needs a justification"
-    );
+    // An OpenVEX document (custody-vuln builds and checks it) attached to the image.
+    let doc = json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://openvex.dev/docs/public/vex-1",
+        "author": "security@acme.example",
+        "timestamp": "2026-01-02T00:00:00Z",
+        "version": 1,
+        "statements": [{"vulnerability": {"name": "CVE-2024-1"},
+                        "products": [{"@id": format!("pkg:oci/app@{manifest}")}],
+                        "status": "not_affected",
+                        "justification": "vulnerable_code_not_in_execute_path"}]
+    });
+    let at = VexSubject {
+        manifest: manifest.clone(),
+        image_name: None,
+    };
+    let vex = check(&at.statement(doc.clone()).unwrap(), &key);
+    assert_eq!(vex.vex().unwrap().subjects, vec![manifest.clone()]);
+    assert_eq!(vex.predicate(), &doc);
+    let mut other_version = doc.clone();
+    other_version["@context"] = "https://openvex.dev/ns/v0.1.0".into();
+    let err = at.statement(other_version.clone()).unwrap_err();
+    assert!(err.to_string().contains("@context"), "{err}");
+    // A signer who wraps another OpenVEX version anyway is refused on reading.
+    let lying = check_edited(&at.statement(doc).unwrap(), &key, |v| {
+        v["predicate"] = other_version;
+    });
+    assert!(lying.vex().is_err());
+    assert!(lying.attestation().is_err());
 
     let summary = VerificationSummary::new(
         "https://custody.dev/gate",

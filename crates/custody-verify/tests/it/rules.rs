@@ -223,6 +223,128 @@ fn findings_above_the_threshold_need_a_vex_waiver_from_an_allowed_signer() {
 }
 
 #[test]
+fn vex_waives_a_finding_only_for_the_components_it_covers() {
+    // One high finding in two components; the scanner role may sign VEX.
+    let findings = json!([{"id": "CVE-2025-7777",
+        "severity": [{"method": "custody", "score": "high"}],
+        "annotations": [{"purl": "pkg:npm/a@1.0.0", "aliases": ["GHSA-aaaa"]},
+                        {"purl": "pkg:npm/b@2.0.0", "aliases": ["GHSA-aaaa"]}]}]);
+    let mut s = Scenario::new(2);
+    let sbom = Digest::sha256_of(b"image sbom");
+    let at = pos(&s, "vulns", 0);
+    s.entries[at] = scenario::scan(
+        &s.image,
+        &sbom,
+        findings,
+        "2025-06-01T10:30:00Z",
+        &s.keys.scanner,
+    );
+    let image = s.image.digest.clone();
+    let key = &s.keys.scanner;
+    // Only component a, by alias: b still stands, and is named.
+    s.entries.push(scenario::vex_for(
+        &image,
+        "GHSA-aaaa",
+        custody_vuln::VexProduct::purl("pkg:npm/a"),
+        custody_vuln::VexStatus::NotAffected,
+        "2025-06-01T12:00:00Z",
+        key,
+    ));
+    let d = decide(&s);
+    denied_by(&d, RuleId::Scan, "(component pkg:npm/b@2.0.0)");
+    assert!(!problems(&d, RuleId::Scan).contains("pkg:npm/a@1.0.0"));
+    // A statement about another version of b does not cover it.
+    s.entries.push(scenario::vex_for(
+        &image,
+        "CVE-2025-7777",
+        custody_vuln::VexProduct::purl("pkg:npm/b@2.0.1"),
+        custody_vuln::VexStatus::Fixed,
+        "2025-06-01T12:00:00Z",
+        key,
+    ));
+    denied_by(&decide(&s), RuleId::Scan, "(component pkg:npm/b@2.0.0)");
+    // `fixed` for b itself: both components waived, the finding passes.
+    s.entries.push(scenario::vex_for(
+        &image,
+        "CVE-2025-7777",
+        custody_vuln::VexProduct::purl("pkg:npm/b@2.0.0"),
+        custody_vuln::VexStatus::Fixed,
+        "2025-06-01T12:00:00Z",
+        key,
+    ));
+    let d = decide(&s);
+    assert!(d.allowed, "{}", d.to_text());
+    let scan = &d.verdicts[3];
+    assert!(scan.summary.contains("1 waived by VEX"), "{}", scan.summary);
+    let details: Vec<&str> = scan
+        .evidence
+        .iter()
+        .filter_map(|e| e.detail.as_deref())
+        .collect();
+    assert!(details.contains(&"waives CVE-2025-7777 (not_affected)"));
+    assert!(details.contains(&"waives CVE-2025-7777 (fixed)"));
+    // A later `affected` statement for the image takes the waiver back.
+    s.entries.push(scenario::vex_for(
+        &image,
+        "CVE-2025-7777",
+        custody_vuln::VexProduct::image(&image),
+        custody_vuln::VexStatus::Affected,
+        "2025-06-02T00:00:00Z",
+        key,
+    ));
+    denied_by(&decide(&s), RuleId::Scan, "CVE-2025-7777 is high");
+}
+
+#[test]
+fn vex_attached_to_another_image_waives_nothing() {
+    let findings =
+        json!([{"id": "CVE-2025-9999", "severity": [{"method": "nvd", "score": "9.8"}]}]);
+    let mut s = Scenario::new(2);
+    let sbom = Digest::sha256_of(b"image sbom");
+    let at = pos(&s, "vulns", 0);
+    s.entries[at] = scenario::scan(
+        &s.image,
+        &sbom,
+        findings,
+        "2025-06-01T10:30:00Z",
+        &s.keys.scanner,
+    );
+    // The statement names this image as its product but is attached (subject) to the base.
+    let product = custody_vuln::VexProduct::image(&s.image.digest);
+    s.entries.push(scenario::vex_for(
+        &s.base.digest,
+        "CVE-2025-9999",
+        product,
+        custody_vuln::VexStatus::NotAffected,
+        "2025-06-01T12:00:00Z",
+        &s.keys.scanner,
+    ));
+    denied_by(&decide(&s), RuleId::Scan, "CVE-2025-9999 is critical");
+}
+
+#[test]
+fn a_scan_whose_predicate_does_not_read_is_named() {
+    let mut s = Scenario::new(2);
+    let at = pos(&s, "vulns", 0);
+    // A vulns statement by the scanner whose predicate lacks the required scanner.uri.
+    let st = custody_attest::ScanSubject {
+        manifest: s.image.digest.clone(),
+        image_name: None,
+        sbom: Some(Digest::sha256_of(b"image sbom")),
+    }
+    .statement(json!({"scanner": {"result": []}}))
+    .unwrap();
+    s.entries[at] =
+        custody_attest::sign_statement(&st, &s.keys.scanner, custody_attest::KeyIdHint::default());
+    let d = decide(&s);
+    denied_by(
+        &d,
+        RuleId::Scan,
+        "is signed by a policy key but cannot be used: https://in-toto.io/attestation/vulns/v0.1 predicate is invalid: missing field `uri`",
+    );
+}
+
+#[test]
 fn unreadable_severities_count_as_critical() {
     let mut s = Scenario::new(2);
     let sbom = Digest::sha256_of(b"image sbom");

@@ -7,12 +7,15 @@ use std::collections::HashMap;
 
 use custody_attest::{
     BaseImage, Decision as ReviewDecision, Envelope, ImageBuild, KeyIdHint, LayerBlob,
-    LayerPredicate, ReviewPredicate, Reviewer, SbomDocument, ScanSubject, SigningKey, VexDocument,
-    VexJustification, VexProduct, VexStatement, VexStatus, VexVulnerability, sign_statement,
+    LayerPredicate, ReviewPredicate, Reviewer, SbomDocument, ScanSubject, SigningKey, VexSubject,
+    sign_statement,
 };
 use custody_log::{Checkpoint, KeyName, MemoryStore, SignedCheckpoint, SignerKey};
 use custody_types::{ChainId, DiffId, Digest, Role, chain_ids};
 use custody_verify::{Context, Evidence, ImageFacts, LoggedEntry, Origin, Policy};
+use custody_vuln::{
+    Justification, VexDocument, VexProduct, VexStatement, VexStatus, VexVulnerability,
+};
 use jiff::Timestamp;
 use serde_json::json;
 
@@ -241,31 +244,57 @@ pub fn review(image: &Digest, key: &SigningKey, decision: ReviewDecision) -> Env
 }
 
 pub fn vex(image: &Digest, vuln: &str, key: &SigningKey) -> Envelope {
+    vex_for(
+        image,
+        vuln,
+        VexProduct::purl(&format!(
+            "pkg:oci/app@{}",
+            image.to_string().replace(':', "%3A")
+        )),
+        VexStatus::NotAffected,
+        "2025-06-01T12:00:00Z",
+        key,
+    )
+}
+
+/// A VEX document attached to `image` with one statement about `vuln` and `product`.
+pub fn vex_for(
+    image: &Digest,
+    vuln: &str,
+    product: VexProduct,
+    status: VexStatus,
+    at: &str,
+    key: &SigningKey,
+) -> Envelope {
     let doc = VexDocument::new(
         "security@test",
-        time("2025-06-01T12:00:00Z"),
+        time(at),
         vec![VexStatement {
+            id: None,
             vulnerability: VexVulnerability {
                 id: None,
                 name: vuln.into(),
                 description: None,
                 aliases: vec![],
             },
-            products: vec![VexProduct {
-                id: format!("pkg:oci/app@{}", image.to_string().replace(':', "%3A")),
-                identifiers: None,
-                subcomponents: vec![],
-            }],
-            status: VexStatus::NotAffected,
-            justification: Some(VexJustification::VulnerableCodeNotInExecutePath),
+            products: vec![product],
+            status,
+            justification: (status == VexStatus::NotAffected)
+                .then_some(Justification::VulnerableCodeNotInExecutePath),
             impact_statement: None,
-            action_statement: None,
+            action_statement: (status == VexStatus::Affected).then(|| "upgrade".into()),
             status_notes: None,
             timestamp: None,
         }],
     )
     .unwrap();
-    sign_statement(&doc.statement(image, None), key, KeyIdHint::default())
+    let st = VexSubject {
+        manifest: image.clone(),
+        image_name: None,
+    }
+    .statement(doc.to_json())
+    .unwrap();
+    sign_statement(&st, key, KeyIdHint::default())
 }
 
 /// A whole chain of custody for an `n`-layer image on a 1-layer base.

@@ -77,7 +77,7 @@ fn predicate_round_trips_and_exposes_what_the_verifier_reads() {
     );
     assert_eq!(
         v["scanner"]["db"]["version"],
-        json!(p.db_snapshot().to_string())
+        json!(p.db_snapshot().unwrap().to_string())
     );
     assert!(v["metadata"]["scanStartedOn"].is_string());
     assert_eq!(v["custody"]["summary"]["unevaluated"], 1);
@@ -88,9 +88,53 @@ fn predicate_round_trips_and_exposes_what_the_verifier_reads() {
     let back = VulnsPredicate::from_json(&v).unwrap();
     assert_eq!(back, p);
     assert_eq!(back.max_severity(), Some(SeverityLevel::Critical));
-    assert_eq!(back.sbom_digest(), &sbom);
-    assert_eq!(back.unevaluated_count(), 1);
-    assert_eq!(back.scanned_at().to_string(), "2026-01-01T00:00:01Z");
+    assert_eq!(back.sbom_digest(), Some(&sbom));
+    assert_eq!(back.unevaluated_count(), Some(1));
+    assert_eq!(
+        back.scanned_at().map(|t| t.to_string()).as_deref(),
+        Some("2026-01-01T00:00:01Z")
+    );
+}
+
+#[test]
+fn predicates_from_other_scanners_read_with_what_they_say() {
+    // The spec's minimum plus free-form annotations in other spellings: no `custody` member,
+    // no database, no metadata.
+    let v = json!({
+        "scanner": {"uri": "https://example.com/other-scanner", "result": [
+            {"id": "CVE-2024-1", "severity": [{"method": "nvd", "score": "AV:N/AC:L/Au:N/C:C/I:C/A:C"}],
+             "annotations": [{"componentPurl": "pkg:npm/a@1", "alias": "GHSA-x"}, "not an object",
+                             {"aliases": [1, "GHSA-y"], "package": {"name": "only a name"}}]},
+            {"id": "CVE-2024-2", "severity": [{"method": "x", "score": "spicy"}]},
+            {"id": "CVE-2024-3"}
+        ]},
+        "unevaluated": [{"purl": "pkg:gem/x@1"}],
+    });
+    let p = VulnsPredicate::from_json(&v).unwrap();
+    assert_eq!(p.sbom_digest(), None);
+    assert_eq!(p.db_snapshot(), None);
+    assert_eq!(p.scanned_at(), None);
+    assert_eq!(p.unevaluated_count(), Some(1));
+    let r = &p.scanner.result;
+    // CVSS v2 has no critical band: a 10.0 is rated high.
+    assert_eq!(r[0].level(), Some(SeverityLevel::High));
+    assert_eq!(r[0].annotations[0].purl.as_deref(), Some("pkg:npm/a@1"));
+    assert_eq!(r[0].annotations[0].aliases, ["GHSA-x"]);
+    assert_eq!(r[0].annotations[1], Default::default());
+    assert_eq!(r[0].annotations[2].aliases, ["GHSA-y"]);
+    assert_eq!(r[0].annotations[2].package, None);
+    assert_eq!(r[1].level(), None);
+    assert_eq!(r[2].level(), None);
+    // The worst readable rating counts.
+    let mixed: custody_vuln::VulnResult = serde_json::from_value(json!({"id": "X", "severity": [
+        {"method": "custody", "score": "unknown"}, {"method": "ghsa", "score": "moderate"},
+        {"method": "cvss_score", "score": "9.8"}, {"method": "y", "score": "11"}]}))
+    .unwrap();
+    assert_eq!(mixed.level(), Some(SeverityLevel::Critical));
+    // What the spec requires is still required.
+    assert!(VulnsPredicate::from_json(&json!({"scanner": {"result": []}})).is_err());
+    assert!(VulnsPredicate::from_json(&json!({"scanner": {"uri": "u", "result": [{}]}})).is_err());
+    assert!(VulnsPredicate::from_json(&json!([])).is_err());
 }
 
 #[test]
@@ -124,6 +168,37 @@ fn vex_waives_matching_findings_only() {
     let a = apply_vex(&p, Some(&image), std::slice::from_ref(&waive));
     assert_eq!(a.max_severity(), Some(SeverityLevel::Low));
     assert_eq!(a.decisions.iter().filter(|d| d.waived).count(), 1);
+    assert_eq!(
+        a.decisions.iter().find(|d| d.waived).unwrap().statement,
+        Some(0)
+    );
+    // Of two statements at the same time, the one given (logged) last decides.
+    let same_time_affected = st(
+        "CVE-2019-10744",
+        VexStatus::Affected,
+        vec![VexProduct::image(&image)],
+        "2026-01-02T00:00:00Z",
+    );
+    let b = apply_vex(
+        &p,
+        Some(&image),
+        &[waive.clone(), same_time_affected.clone()],
+    );
+    assert_eq!(b.max_severity(), Some(SeverityLevel::Critical));
+    let c = apply_vex(&p, Some(&image), &[same_time_affected, waive.clone()]);
+    assert_eq!(c.max_severity(), Some(SeverityLevel::Low));
+    // An image reference pinned by the digest names the image too.
+    let mut by_ref = waive.clone();
+    by_ref.products = vec![VexProduct {
+        id: Some(format!("registry.example/app@{image}")),
+        identifiers: Default::default(),
+        hashes: Default::default(),
+        subcomponents: vec![],
+    }];
+    assert_eq!(
+        apply_vex(&p, Some(&image), &[by_ref]).max_severity(),
+        Some(SeverityLevel::Low)
+    );
     // Another image: nothing waived.
     let other = Digest::sha256_of(b"other");
     assert_eq!(
@@ -168,7 +243,7 @@ fn vex_waives_matching_findings_only() {
     let doc = VexDocument::new(
         "security@example.com",
         "2026-01-05T00:00:00Z".parse().unwrap(),
-        no_ts,
+        vec![no_ts],
     )
     .unwrap();
     let eff = doc.effective_statements();
