@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod attest;
+mod gate;
 mod ledger;
+mod pipeline;
 mod sbom;
 mod scan;
 mod verify;

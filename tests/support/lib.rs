@@ -14,6 +14,8 @@ use sha2::{Digest as _, Sha256};
 
 pub use custody_testkit::{binary, interop, testdata, testdata_or_skip};
 
+pub mod stack;
+
 /// Runs `custody` with `args`, with `SOURCE_DATE_EPOCH` unset unless given in `env`.
 pub fn custody(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(binary("custody"));

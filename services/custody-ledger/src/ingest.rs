@@ -9,18 +9,24 @@
 //! whitespace, member order or base64 alphabet/padding are the same entry; signature order is
 //! kept as submitted (it is part of what the signers handed over).
 
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
+use std::sync::LazyLock;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use custody_attest::{
     CheckedStatement, Envelope, EnvelopeError, EnvelopeWire, Limits, SignatureWire,
+    VerifiedEnvelope,
 };
 use custody_log::{Hash, leaf_hash};
 use custody_types::{KeyId, Role, predicate_types as pt};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 use crate::facts::{self, Facts};
-use crate::signers::SignerCache;
+use crate::signers::{Keys, SignerCache, forbidden};
 
 /// A DSSE envelope as submitted (wire form; documents the request body).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -98,40 +104,129 @@ fn envelope_error(e: EnvelopeError) -> ApiError {
     }
 }
 
-/// Checks one envelope: shape and base64, signatures by registered keys (all of them), the
-/// in-toto statement and its predicate. Nothing is written; the result goes to the sequencer.
-pub(crate) async fn prepare(
-    wire: EnvelopeWire,
-    signers: &SignerCache,
-) -> Result<Prepared, ApiError> {
-    let envelope = Envelope::from_wire(wire, &Limits::default()).map_err(envelope_error)?;
-    prepare_envelope(envelope, signers).await
+/// Submissions checked at once: about one per core. Checking is CPU work (base64, signature
+/// verification, statement and SBOM parsing) done on the blocking pool, so it never stalls
+/// the async threads the sequencer and the reads run on; bounding it makes a burst of
+/// submissions wait its turn here instead of time-slicing every core.
+static CHECK_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, NonZeroUsize::get))
+});
+
+/// An envelope still to check.
+enum Pending {
+    Wire(EnvelopeWire),
+    Parsed(Envelope),
 }
 
-/// [`prepare`] for an envelope whose fields are already decoded (gRPC).
+/// Why checking stopped before the end of a submission.
+enum Stop {
+    /// The envelope is refused (400, 413, 422).
+    Failed(ApiError),
+    /// No registered key verifies it, by the keys as last loaded.
+    Unverified(Envelope, String),
+}
+
+/// Checks envelopes in order until one fails or needs fresher keys; returns those checked,
+/// why it stopped, and what is left.
+fn check_in_order(
+    mut todo: VecDeque<Pending>,
+    keys: &Keys,
+) -> (Vec<Prepared>, Option<Stop>, VecDeque<Pending>) {
+    let mut done = Vec::with_capacity(todo.len());
+    while let Some(next) = todo.pop_front() {
+        let envelope = match next {
+            Pending::Parsed(e) => e,
+            Pending::Wire(w) => match Envelope::from_wire(w, &Limits::default()) {
+                Ok(e) => e,
+                Err(e) => return (done, Some(Stop::Failed(envelope_error(e))), todo),
+            },
+        };
+        let (verified, roles) = match keys.verify(&envelope) {
+            Ok(v) => v,
+            Err(why) => return (done, Some(Stop::Unverified(envelope, why)), todo),
+        };
+        match check_statement(&envelope, &verified, roles) {
+            Ok(p) => done.push(p),
+            Err(e) => return (done, Some(Stop::Failed(e)), todo),
+        }
+    }
+    (done, None, todo)
+}
+
+/// Checks a submission's envelopes, in order: shape and base64, signatures by registered keys
+/// (all of them), the in-toto statement and its predicate. Nothing is written; the result
+/// goes to the sequencer. On failure, the position of the first bad envelope and why.
+pub(crate) async fn prepare_all(
+    wires: Vec<EnvelopeWire>,
+    signers: &SignerCache,
+) -> Result<Vec<Prepared>, (usize, ApiError)> {
+    let mut done: Vec<Prepared> = Vec::with_capacity(wires.len());
+    let mut todo: VecDeque<Pending> = wires.into_iter().map(Pending::Wire).collect();
+    loop {
+        let at = done.len();
+        let keys = signers.snapshot();
+        let used = keys.clone();
+        let slot = CHECK_SLOTS
+            .acquire()
+            .await
+            .map_err(|e| (at, ApiError::internal(e)))?;
+        let (checked, stop, rest) =
+            tokio::task::spawn_blocking(move || check_in_order(todo, &keys))
+                .await
+                .map_err(|e| (at, ApiError::internal(format!("checking envelopes: {e}"))))?;
+        drop(slot);
+        done.extend(checked);
+        let at = done.len();
+        match stop {
+            None => return Ok(done),
+            Some(Stop::Failed(e)) => return Err((at, e)),
+            Some(Stop::Unverified(envelope, why)) => {
+                // Keys not loaded yet, or one registered since (by another replica or the
+                // admin CLI): check again with newer keys, reloaded at most every 500 ms.
+                if signers.refresh(&used).await.map_err(|e| (at, e))? {
+                    todo = rest;
+                    todo.push_front(Pending::Parsed(envelope));
+                    continue;
+                }
+                return Err((at, forbidden(why)));
+            }
+        }
+    }
+}
+
+/// One envelope whose fields gRPC has already decoded: payload type, payload bytes, and
+/// `(keyid, signature)` pairs.
+pub(crate) type DecodedEnvelope = (String, Vec<u8>, Vec<(String, Vec<u8>)>);
+
+/// [`prepare_all`] for envelopes whose fields are already decoded (gRPC).
 pub(crate) async fn prepare_decoded(
-    payload_type: &str,
-    payload: &[u8],
-    sigs: Vec<(String, Vec<u8>)>,
+    envelopes: Vec<DecodedEnvelope>,
     signers: &SignerCache,
-) -> Result<Prepared, ApiError> {
-    let wire = EnvelopeWire {
-        payload: STANDARD.encode(payload),
-        payload_type: payload_type.to_owned(),
-        signatures: sigs
-            .into_iter()
-            .map(|(keyid, sig)| SignatureWire {
-                keyid: (!keyid.is_empty()).then_some(keyid),
-                sig: STANDARD.encode(sig),
-            })
-            .collect(),
-    };
-    prepare(wire, signers).await
+) -> Result<Vec<Prepared>, (usize, ApiError)> {
+    let wires = envelopes
+        .into_iter()
+        .map(|(payload_type, payload, sigs)| EnvelopeWire {
+            payload: STANDARD.encode(payload),
+            payload_type,
+            signatures: sigs
+                .into_iter()
+                .map(|(keyid, sig)| SignatureWire {
+                    keyid: (!keyid.is_empty()).then_some(keyid),
+                    sig: STANDARD.encode(sig),
+                })
+                .collect(),
+        })
+        .collect();
+    prepare_all(wires, signers).await
 }
 
-async fn prepare_envelope(envelope: Envelope, signers: &SignerCache) -> Result<Prepared, ApiError> {
-    let (verified, roles) = signers.verify_envelope(&envelope).await?;
-    let checked = CheckedStatement::try_from(&verified)
+/// The statement checks and index facts of a verified envelope.
+fn check_statement(
+    envelope: &Envelope,
+    verified: &VerifiedEnvelope,
+    roles: Vec<(KeyId, Role)>,
+) -> Result<Prepared, ApiError> {
+    let checked = CheckedStatement::try_from(verified)
         .map_err(|e| ApiError::Unprocessable(format!("statement: {e}")))?;
     let facts = facts::extract(&checked)?;
     let canonical = envelope.to_json();

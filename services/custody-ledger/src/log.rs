@@ -126,6 +126,11 @@ impl LogIdentity {
         &self.public_key_pem
     }
 
+    /// The C2SP note verifier key (what entry proof files name as `log_key`).
+    pub fn verifier(&self) -> custody_log::VerifierKey {
+        self.signer.verifier()
+    }
+
     /// The C2SP note verifier key string, `origin+keyid+base64`.
     pub fn vkey(&self) -> String {
         self.signer.verifier().to_string()

@@ -2,12 +2,11 @@
 //! unknown key shows up (another replica or the admin CLI may have registered it).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use custody_attest::{Envelope, PublicKey, VerifiedEnvelope};
 use custody_types::{KeyId, Role};
-use tokio::sync::RwLock;
 
 use crate::db::Db;
 use crate::error::ApiError;
@@ -23,8 +22,9 @@ pub(crate) struct Signer {
     pub role: Role,
 }
 
+/// The registered keys at one moment: what a verification on the blocking pool works from.
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Keys {
     keys: HashMap<KeyId, Signer>,
     /// securesystemslib key IDs (what custody writes as DSSE keyid) to custody key IDs.
     sslib: HashMap<String, KeyId>,
@@ -35,7 +35,7 @@ struct Inner {
 #[derive(Clone)]
 pub(crate) struct SignerCache {
     db: Db,
-    inner: Arc<RwLock<Inner>>,
+    keys: Arc<RwLock<Arc<Keys>>>,
 }
 
 /// A key as listed by the admin API.
@@ -63,7 +63,7 @@ impl SignerCache {
     pub(crate) fn new(db: Db) -> Self {
         SignerCache {
             db,
-            inner: Arc::new(RwLock::new(Inner::default())),
+            keys: Arc::new(RwLock::new(Arc::new(Keys::default()))),
         }
     }
 
@@ -86,18 +86,54 @@ impl SignerCache {
             sslib.insert(key.securesystemslib_keyid(), key.key_id());
             keys.insert(key.key_id(), Signer { key, role });
         }
-        let mut inner = self.inner.write().await;
-        inner.keys = keys;
-        inner.sslib = sslib;
-        inner.loaded = Some(Instant::now());
+        let fresh = Arc::new(Keys {
+            keys,
+            sslib,
+            loaded: Some(Instant::now()),
+        });
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(())
+    }
+
+    /// The keys as last loaded (cheap: an `Arc`), for verifying off the async threads.
+    pub(crate) fn snapshot(&self) -> Arc<Keys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// After `used` failed to verify an envelope: whether newer keys are there to try, either
+    /// loaded meanwhile by another request or reloaded now because `used` was loaded long
+    /// enough ago (another replica or the admin CLI may have registered a key since).
+    pub(crate) async fn refresh(&self, used: &Arc<Keys>) -> Result<bool, ApiError> {
+        let current = self.snapshot();
+        if !Arc::ptr_eq(&current, used) {
+            return Ok(true);
+        }
+        if current.is_fresh() {
+            return Ok(false);
+        }
+        self.reload().await?;
+        Ok(true)
+    }
+}
+
+/// The 403 of an envelope not signed by registered keys.
+pub(crate) fn forbidden(why: String) -> ApiError {
+    ApiError::Forbidden(format!(
+        "envelope is not signed by registered signer keys: {why}"
+    ))
+}
+
+impl Keys {
+    /// Whether these keys were loaded recently enough that an unknown key is really unknown.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.loaded.is_some_and(|t| t.elapsed() < RELOAD_INTERVAL)
     }
 
     /// Verifies `envelope` against the registered keys: every signature must verify with a
     /// distinct registered key (an entry must not carry a signature a reader cannot
     /// attribute). keyids only choose which keys to try first.
-    fn try_verify(
-        inner: &Inner,
+    pub(crate) fn verify(
+        &self,
         envelope: &Envelope,
     ) -> Result<(VerifiedEnvelope, Vec<(KeyId, Role)>), String> {
         let n = envelope.signatures().len();
@@ -108,8 +144,8 @@ impl SignerCache {
                 .keyid()
                 .parse::<KeyId>()
                 .ok()
-                .or_else(|| inner.sslib.get(sig.keyid()).copied());
-            match id.and_then(|id| inner.keys.get(&id)) {
+                .or_else(|| self.sslib.get(sig.keyid()).copied());
+            match id.and_then(|id| self.keys.get(&id)) {
                 Some(s) => candidates.push(s.key.clone()),
                 None => all_hinted = false,
             }
@@ -117,7 +153,7 @@ impl SignerCache {
         let verified = match all_hinted.then(|| envelope.verify(&candidates, n)) {
             Some(Ok(v)) => v,
             _ => {
-                let all: Vec<PublicKey> = inner.keys.values().map(|s| s.key.clone()).collect();
+                let all: Vec<PublicKey> = self.keys.values().map(|s| s.key.clone()).collect();
                 if all.is_empty() {
                     return Err("no signer keys are registered".into());
                 }
@@ -127,39 +163,9 @@ impl SignerCache {
         let roles = verified
             .signers()
             .iter()
-            .filter_map(|id| inner.keys.get(id).map(|s| (*id, s.role)))
+            .filter_map(|id| self.keys.get(id).map(|s| (*id, s.role)))
             .collect();
         Ok((verified, roles))
-    }
-
-    /// The verified envelope and the (key, role) of each signer, or 403.
-    pub(crate) async fn verify_envelope(
-        &self,
-        envelope: &Envelope,
-    ) -> Result<(VerifiedEnvelope, Vec<(KeyId, Role)>), ApiError> {
-        let (first, stale) = {
-            let inner = self.inner.read().await;
-            let stale = inner.loaded.is_none_or(|t| t.elapsed() >= RELOAD_INTERVAL);
-            let first = inner.loaded.map(|_| Self::try_verify(&inner, envelope));
-            (first, stale)
-        };
-        let failure = match first {
-            Some(Ok(found)) => return Ok(found),
-            Some(Err(e)) => e,
-            None => String::new(),
-        };
-        if stale {
-            self.reload().await?;
-            let inner = self.inner.read().await;
-            return Self::try_verify(&inner, envelope).map_err(|e| {
-                ApiError::Forbidden(format!(
-                    "envelope is not signed by registered signer keys: {e}"
-                ))
-            });
-        }
-        Err(ApiError::Forbidden(format!(
-            "envelope is not signed by registered signer keys: {failure}"
-        )))
     }
 }
 

@@ -86,24 +86,20 @@ impl Ledger for GrpcLedger {
                 crate::api::rest::MAX_BATCH
             )));
         }
-        let mut prepared = Vec::with_capacity(envelopes.len());
-        for env in envelopes {
-            let sigs = env
-                .signatures
-                .into_iter()
-                .map(|s| (s.keyid, s.sig))
-                .collect();
-            prepared.push(
-                ingest::prepare_decoded(
-                    &env.payload_type,
-                    &env.payload,
-                    sigs,
-                    &self.state.inner.signers,
-                )
-                .await
-                .map_err(st)?,
-            );
-        }
+        let decoded = envelopes
+            .into_iter()
+            .map(|env| {
+                let sigs = env
+                    .signatures
+                    .into_iter()
+                    .map(|s| (s.keyid, s.sig))
+                    .collect();
+                (env.payload_type, env.payload, sigs)
+            })
+            .collect();
+        let prepared = ingest::prepare_decoded(decoded, &self.state.inner.signers)
+            .await
+            .map_err(|(_, e)| st(e))?;
         let receipts = self
             .state
             .inner

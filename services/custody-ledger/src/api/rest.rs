@@ -168,27 +168,34 @@ pub(crate) struct SubmitResponse {
     pub entries: Vec<ReceiptJson>,
 }
 
-pub(crate) fn receipt_json(state: &AppState, r: Receipt) -> ApiResult<ReceiptJson> {
-    let signed = SignedCheckpoint::parse(&r.checkpoint).map_err(ApiError::internal)?;
-    let verifier = state
-        .identity()
-        .vkey()
-        .parse::<custody_log::VerifierKey>()
-        .ok();
-    let proof = EntryProof::new(
-        r.index,
-        r.leaf_hash,
-        r.proof.path,
-        &signed,
-        verifier.as_ref(),
-    )
-    .map_err(ApiError::internal)?;
-    Ok(ReceiptJson {
-        index: r.index,
-        leaf_hash: r.leaf_hash.to_hex(),
-        created: r.created,
-        proof,
-    })
+/// Receipts as entry proof files. The receipts of one submission usually share one checkpoint,
+/// parsed once.
+pub(crate) fn receipts_json(
+    state: &AppState,
+    receipts: Vec<Receipt>,
+) -> ApiResult<Vec<ReceiptJson>> {
+    let verifier = state.identity().verifier();
+    let mut parsed: Option<(String, SignedCheckpoint)> = None;
+    let mut out = Vec::with_capacity(receipts.len());
+    for r in receipts {
+        let signed = match &parsed {
+            Some((note, signed)) if *note == r.checkpoint => signed.clone(),
+            _ => {
+                let signed = SignedCheckpoint::parse(&r.checkpoint).map_err(ApiError::internal)?;
+                parsed = Some((r.checkpoint.clone(), signed.clone()));
+                signed
+            }
+        };
+        let proof = EntryProof::new(r.index, r.leaf_hash, r.proof.path, &signed, Some(&verifier))
+            .map_err(ApiError::internal)?;
+        out.push(ReceiptJson {
+            index: r.index,
+            leaf_hash: r.leaf_hash.to_hex(),
+            created: r.created,
+            proof,
+        });
+    }
+    Ok(out)
 }
 
 fn caller(ext: &axum::http::Extensions) -> Caller {
@@ -219,20 +226,21 @@ pub(crate) async fn submit(
             }
             _ => ApiError::BadRequest(format!("reading the body: {}", e.body_text())),
         })?;
-    let envelopes = Submission::parse(&bytes)?;
-    let mut prepared = Vec::with_capacity(envelopes.len());
-    let total = envelopes.len();
-    for (i, env) in envelopes.into_iter().enumerate() {
-        let p = ingest::prepare(env.into(), &state.inner.signers)
+    // A large body (embedded SBOMs) is parsed off the async threads too.
+    let envelopes = if bytes.len() > 256 << 10 {
+        tokio::task::spawn_blocking(move || Submission::parse(&bytes))
             .await
-            .map_err(|e| prefix_error(e, total, i))?;
-        prepared.push(p);
-    }
+            .map_err(ApiError::internal)??
+    } else {
+        Submission::parse(&bytes)?
+    };
+    let total = envelopes.len();
+    let wires = envelopes.into_iter().map(Into::into).collect();
+    let prepared = ingest::prepare_all(wires, &state.inner.signers)
+        .await
+        .map_err(|(i, e)| prefix_error(e, total, i))?;
     let receipts = state.inner.sequencer.submit(prepared).await?;
-    let entries = receipts
-        .into_iter()
-        .map(|r| receipt_json(&state, r))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let entries = receipts_json(&state, receipts)?;
     Ok(Json(SubmitResponse { entries }))
 }
 
@@ -321,13 +329,9 @@ pub(crate) async fn inclusion(
     let (proof, leaf, note, _) =
         store::inclusion(state.db(), state.identity(), index, size).await?;
     let signed = SignedCheckpoint::parse(&note).map_err(ApiError::internal)?;
-    let verifier = state
-        .identity()
-        .vkey()
-        .parse::<custody_log::VerifierKey>()
-        .ok();
+    let verifier = state.identity().verifier();
     Ok(Json(
-        EntryProof::new(index, leaf, proof.path, &signed, verifier.as_ref())
+        EntryProof::new(index, leaf, proof.path, &signed, Some(&verifier))
             .map_err(ApiError::internal)?,
     ))
 }
