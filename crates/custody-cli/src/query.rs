@@ -20,7 +20,7 @@ pub(crate) enum Format {
 
 /// Arguments of `custody query`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("question").required(true).args(["purl", "subject", "signer", "image"])))]
+#[command(group(clap::ArgGroup::new("question").required(true).args(["purl", "subject", "signer", "image", "advisory", "advisories_since"])))]
 pub(crate) struct Args {
     /// Base URL of the ledger.
     #[arg(long, env = "CUSTODY_LEDGER_URL")]
@@ -46,6 +46,13 @@ pub(crate) struct Args {
     /// An image's chain of custody, by manifest digest.
     #[arg(long)]
     image: Option<String>,
+    /// Recorded images and layers an imported advisory affects (OSV ID), evaluated from the
+    /// SBOMs the ledger holds.
+    #[arg(long, value_name = "ID")]
+    advisory: Option<String>,
+    /// Recorded images affected by the advisories imported since TIME (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    advisories_since: Option<String>,
     /// Most results (1..=1000).
     #[arg(long, default_value_t = 100)]
     limit: u32,
@@ -119,6 +126,76 @@ fn entries_table(list: &[Value]) -> String {
     out
 }
 
+/// The affected-images answer as a table: one line per affected component of each
+/// (advisory, image) pair, then the components that could not be evaluated.
+fn affected_table(v: &Value) -> String {
+    let list = |key: &str| -> Vec<Value> {
+        v.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let or_dash = |x: String| if x.is_empty() { "-".to_owned() } else { x };
+    let mut t = String::new();
+    for a in list("advisories") {
+        if let Some(w) = a.get("withdrawn").and_then(Value::as_str) {
+            t.push_str(&format!(
+                "{} was withdrawn at {w}: it affects nothing\n",
+                s(&a, "id")
+            ));
+        } else if a.get("evaluable") == Some(&Value::Bool(false)) {
+            t.push_str(&format!(
+                "{} names no ecosystem custody evaluates: unevaluated\n",
+                s(&a, "id")
+            ));
+        }
+    }
+    t.push_str(&format!(
+        "{:<24}  {:<71}  {:>5}  {:<71}  {}  {}  {}  {}\n",
+        "ADVISORY", "IMAGE", "LAYER", "DIFFID", "PURL", "INSTALLED", "FIXED", "SEVERITY"
+    ));
+    for pair in list("affected") {
+        for c in pair
+            .get("components")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            t.push_str(&format!(
+                "{:<24}  {:<71}  {:>5}  {:<71}  {}  {}  {}  {}\n",
+                s(&pair, "advisory"),
+                s(&pair, "image"),
+                or_dash(s(c, "layer_index")),
+                or_dash(s(c, "layer")),
+                s(c, "purl"),
+                s(c, "version"),
+                or_dash(s(c, "fixed")),
+                or_dash(s(c, "severity"))
+            ));
+        }
+    }
+    let undecided = list("unevaluated");
+    if !undecided.is_empty() {
+        t.push_str("\nnot evaluated (never counted clean):\n");
+        for u in undecided {
+            t.push_str(&format!(
+                "{:<24}  {}  {}  {}: {}\n",
+                s(&u, "advisory"),
+                or_dash(s(&u, "layer")),
+                s(&u, "purl"),
+                s(&u, "version"),
+                s(&u, "reason")
+            ));
+        }
+    }
+    if let Some(c) = v.get("next_cursor").and_then(Value::as_str) {
+        t.push_str(&format!(
+            "(more results: the ledger's next cursor is {c:?})\n"
+        ));
+    }
+    t
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     let base = base_url(&args.ledger)?;
     let agent = client(args.ca_cert.as_deref())?;
@@ -149,6 +226,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             ));
         }
         (v, t)
+    } else if let Some((key, value)) = args
+        .advisory
+        .as_deref()
+        .map(|a| ("advisory", a))
+        .or(args.advisories_since.as_deref().map(|t| ("since", t)))
+    {
+        let v = get(
+            &agent,
+            &format!("{base}/api/v1/affected"),
+            token,
+            &[(key, value), ("limit", limit.as_str())],
+        )?;
+        (v.clone(), affected_table(&v))
     } else if let Some(digest) = &args.image {
         let v = get(
             &agent,
@@ -165,15 +255,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         {
             t.push_str(&format!("base image {}\n", b.as_str().unwrap_or("")));
         }
-        for (title, key) in [("provenance", "provenance")] {
-            t.push_str(&format!("\n{title}:\n"));
-            let list: Vec<Value> = v
-                .get(key)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            t.push_str(&entries_table(&list));
-        }
+        t.push_str("\nprovenance:\n");
+        let provenance: Vec<Value> = v
+            .get("provenance")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        t.push_str(&entries_table(&provenance));
         t.push_str("\nlayers:\n");
         for l in v
             .get("layers")
@@ -217,7 +305,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         let (k, val) = match (&args.subject, &args.signer) {
             (Some(d), _) => ("subject", d.as_str()),
             (None, Some(k)) => ("signer", k.as_str()),
-            _ => anyhow::bail!("give --purl, --subject, --signer or --image"),
+            _ => anyhow::bail!(
+                "give --purl, --subject, --signer, --image, --advisory or --advisories-since"
+            ),
         };
         let v = get(
             &agent,
