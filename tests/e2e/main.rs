@@ -2,6 +2,7 @@
 // Helpers outside #[test] functions unwrap too: a failed step is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod advisories;
 mod attest;
 mod gate;
 mod ledger;
