@@ -202,9 +202,8 @@ fn webhook_receiver() -> (String, mpsc::Receiver<Received>) {
             if rd.read_exact(&mut body).is_err() {
                 continue;
             }
-            let _ = sock.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             let _ = tx.send(Received {
                 path,
                 headers,
@@ -226,15 +225,7 @@ fn hmac_hex(secret: &[u8], t: &str, body: &[u8]) -> String {
 /// `custody query --advisory ID` (or `--advisories-since`) as JSON.
 fn query(url: &str, flag: &str, value: &str) -> Value {
     let out = custody(&[
-        "query",
-        "--ledger",
-        url,
-        flag,
-        value,
-        "--output",
-        "json",
-        "--limit",
-        "1000",
+        "query", "--ledger", url, flag, value, "--output", "json", "--limit", "1000",
     ]);
     serde_json::from_str(out.ok(&format!("query {flag} {value}"))).unwrap()
 }
@@ -358,7 +349,12 @@ fn scenario(data: &Path, dir: &Path, store: &Store) {
     ]))
     .ok("attest");
     custody(&args(&[
-        &"submit", &att, &"--ledger", &url, &"--token", &token,
+        &"submit",
+        &att,
+        &"--ledger",
+        &url,
+        &"--token",
+        &token,
     ]))
     .ok("submit");
 
