@@ -504,6 +504,16 @@ impl Envelope {
         })
     }
 
+    /// The verified form, for [`crate::verify_batch`] once a batch equation covering a
+    /// signature by each of `signers` has held.
+    pub(crate) fn verified_by(&self, signers: Vec<KeyId>) -> VerifiedEnvelope {
+        VerifiedEnvelope {
+            digest: self.digest(),
+            envelope: self.clone(),
+            signers,
+        }
+    }
+
     /// [`Envelope::verify`], then checks that the payload type is `payload_type`.
     pub fn verify_typed(
         &self,

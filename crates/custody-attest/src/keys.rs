@@ -649,6 +649,14 @@ impl PublicKey {
         out
     }
 
+    /// The ed25519 verifying key, for batch verification ([`crate::verify_batch`]).
+    pub(crate) fn ed25519(&self) -> Option<&ed25519_dalek::VerifyingKey> {
+        match &self.inner {
+            PublicInner::Ed25519(k) => Some(k),
+            PublicInner::P256(_) => None,
+        }
+    }
+
     /// Whether a DSSE `keyid` or bundle hint names this key: custody's key ID (hex, with or
     /// without `sha256:`), its base64 form (Sigstore's public-key hint), or any of its
     /// securesystemslib key IDs. The hint is unauthenticated: it only orders the keys tried.

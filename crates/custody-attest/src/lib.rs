@@ -33,6 +33,7 @@
 //! Sigstore bundle holds one. See docs/attestations.md for every predicate with an example.
 #![deny(missing_docs)]
 
+mod batch;
 mod bundle;
 mod dsse;
 mod json;
@@ -40,6 +41,7 @@ mod keys;
 mod predicates;
 mod statement;
 
+pub use batch::{BatchItem, verify_batch};
 pub use bundle::{BundleContent, BundleError, KeyBundle, bundle_json, parse_bundle};
 pub use dsse::{
     Envelope, EnvelopeError, EnvelopeFileError, EnvelopeWire, KeyIdHint, Limits, Signature,
