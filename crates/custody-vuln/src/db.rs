@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Mutex, OnceLock};
 
 use custody_types::Digest;
+use flate2::{Decompress, FlushDecompress, Status};
 use jiff::Timestamp;
-use miniz_oxide::inflate::TINFLStatus;
-use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
@@ -125,8 +124,9 @@ pub struct Snapshot {
 pub struct AdvisoryDb {
     entries: Vec<Entry>,
     archives: Vec<Vec<u8>>,
-    by_id: HashMap<String, u32>,
-    index: HashMap<PackageKey, Vec<u32>>,
+    /// By package key; foldhash (seeded per process) instead of SipHash: building the index
+    /// hashes every record's keys, a visible share of a load.
+    index: HashMap<PackageKey, Vec<u32>, foldhash::fast::RandomState>,
     snapshot: Snapshot,
     load_warnings: Vec<Warning>,
     parse_warnings: Mutex<Vec<Warning>>,
@@ -332,78 +332,56 @@ impl AdvisoryDb {
     }
 
     fn assemble(mut c: Collected, archives: Vec<Vec<u8>>) -> AdvisoryDb {
-        // Snapshot identity over everything read: lines in (ID, time, hash) order, an invalid
-        // record (no ID, no time) first.
-        let mut lines: Vec<(&str, Option<Timestamp>, &[u8; 32])> = c
-            .loaded
-            .iter()
-            .map(|l| match &l.peek {
-                Some(p) => (p.id.as_str(), Some(p.modified), &l.sha256),
-                None => ("", None, &l.sha256),
-            })
-            .collect();
-        lines.par_sort_unstable();
-        let mut h = Sha256::new();
-        let mut line = String::new();
-        for (id, modified, sha) in &lines {
-            use std::fmt::Write as _;
-            line.clear();
-            line.push_str(id);
-            line.push('\t');
-            if let Some(m) = modified {
-                let _ = write!(line, "{m}");
-            }
-            line.push('\t');
-            line.push_str(&hex::encode(sha));
-            line.push('\n');
-            h.update(line.as_bytes());
-        }
-        drop(lines);
-        let digest = Digest::from_sha256_bytes(h.finalize().into());
+        // The snapshot digest and the de-duplication order are independent passes over the
+        // records: run them side by side.
+        let loaded = &c.loaded;
+        let (digest, order) = rayon::join(
+            || snapshot_digest(loaded),
+            || {
+                // One record per ID: the newest `modified`; on a tie the one still in force (a
+                // withdrawal must be newer to win), then the lowest content hash for
+                // determinism.
+                let mut order: Vec<u32> = (0..loaded.len() as u32)
+                    .filter(|i| loaded[*i as usize].peek.is_some())
+                    .collect();
+                let key = |i: &u32| {
+                    let l = &loaded[*i as usize];
+                    l.peek.as_ref().map(|p| {
+                        (
+                            p.id.as_str(),
+                            std::cmp::Reverse(p.modified),
+                            p.withdrawn,
+                            &l.sha256,
+                        )
+                    })
+                };
+                order.par_sort_unstable_by(|x, y| key(x).cmp(&key(y)));
+                order
+            },
+        );
         let last_modified = c
             .loaded
             .iter()
             .filter_map(|l| l.peek.as_ref().map(|p| p.modified))
             .max();
 
-        // One record per ID: the newest `modified`; on a tie the one still in force (a
-        // withdrawal must be newer to win), then the lowest content hash for determinism.
-        let mut order: Vec<u32> = (0..c.loaded.len() as u32)
-            .filter(|i| c.loaded[*i as usize].peek.is_some())
-            .collect();
-        {
-            let loaded = &c.loaded;
-            let key = |i: &u32| {
-                let l = &loaded[*i as usize];
-                l.peek.as_ref().map(|p| {
-                    (
-                        p.id.as_str(),
-                        std::cmp::Reverse(p.modified),
-                        p.withdrawn,
-                        &l.sha256,
-                    )
-                })
-            };
-            order.par_sort_unstable_by(|x, y| key(x).cmp(&key(y)));
-        }
-        let mut slots: Vec<Option<Loaded>> = c.loaded.into_iter().map(Some).collect();
+        // Entries are pushed in ID order, so `get` is a binary search and needs no map.
         let mut entries: Vec<Entry> = Vec::with_capacity(order.len());
-        let mut index: HashMap<PackageKey, Vec<u32>> = HashMap::new();
-        let mut by_id = HashMap::with_capacity(order.len());
+        let mut index: HashMap<PackageKey, Vec<u32>, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(order.len(), Default::default());
         let mut withdrawn = 0usize;
         let mut kept: Option<(String, Timestamp, bool)> = None;
         for i in order {
-            let Some(l) = slots[i as usize].take() else {
+            let l = &mut c.loaded[i as usize];
+            let (Some(peek), Some(stored)) = (l.peek.take(), l.stored.take()) else {
                 continue;
             };
-            let (Some(peek), Some(stored)) = (l.peek, l.stored) else {
-                continue;
-            };
+            let source = std::mem::take(&mut l.source);
             if let Some((id, modified, kept_withdrawn)) = &kept
                 && *id == peek.id
             {
                 c.warnings.push(Warning {
-                        source: l.source.into_string(),
+                        source: source.into_string(),
                         id: Some(peek.id),
                         kind: WarningKind::DuplicateId,
                         message: format!(
@@ -423,10 +401,9 @@ impl AdvisoryDb {
             for k in peek.keys {
                 index.entry(k).or_default().push(n);
             }
-            by_id.insert(peek.id.clone(), n);
             entries.push(Entry {
                 id: peek.id,
-                source: l.source,
+                source,
                 stored,
                 parsed: OnceLock::new(),
             });
@@ -441,7 +418,6 @@ impl AdvisoryDb {
             },
             entries,
             archives,
-            by_id,
             index,
             load_warnings: c.warnings,
             parse_warnings: Mutex::new(Vec::new()),
@@ -515,7 +491,7 @@ impl AdvisoryDb {
                     return Ok(std::borrow::Cow::Borrowed(raw));
                 }
                 let mut out = Vec::new();
-                let mut d = Box::<DecompressorOxide>::default();
+                let mut d = Decompress::new(false);
                 match inflate(&mut d, raw, &mut out, *size, *size)? {
                     true => Ok(std::borrow::Cow::Owned(out)),
                     false => Err("entry expands past its declared size".to_owned()),
@@ -577,7 +553,11 @@ impl AdvisoryDb {
 
     /// The advisory with this ID.
     pub fn get(&self, id: &str) -> Option<&Advisory> {
-        self.by_id.get(id).and_then(|i| self.advisory(*i))
+        let i = self
+            .entries
+            .binary_search_by(|e| e.id.as_str().cmp(id))
+            .ok()?;
+        self.advisory(i as u32)
     }
 
     /// The affected entries indexed under `key`, with their advisories: a hash lookup, not a
@@ -603,6 +583,60 @@ impl AdvisoryDb {
     pub fn indexed_packages(&self) -> usize {
         self.index.len()
     }
+}
+
+/// [`Snapshot::digest`]: SHA-256 over the lines `ID \t MODIFIED \t hex(SHA-256) \n` of every
+/// record read, in (ID, time, hash) order; an invalid record (no ID, no time) sorts first.
+fn snapshot_digest(loaded: &[Loaded]) -> Digest {
+    let mut lines: Vec<(&str, Option<Timestamp>, &[u8; 32])> = loaded
+        .iter()
+        .map(|l| match &l.peek {
+            Some(p) => (p.id.as_str(), Some(p.modified), &l.sha256),
+            None => ("", None, &l.sha256),
+        })
+        .collect();
+    lines.par_sort_unstable();
+    let mut h = Sha256::new();
+    let mut line = String::new();
+    for (id, modified, sha) in &lines {
+        use std::fmt::Write as _;
+        line.clear();
+        line.push_str(id);
+        line.push('\t');
+        if let Some(m) = modified {
+            let _ = write!(line, "{m}");
+        }
+        line.push('\t');
+        let mut hex = [0u8; 64];
+        if hex::encode_to_slice(sha, &mut hex).is_ok() {
+            line.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+        }
+        line.push('\n');
+        h.update(line.as_bytes());
+    }
+    Digest::from_sha256_bytes(h.finalize().into())
+}
+
+/// Reads a whole file with one positioned read per 8 MiB chunk, the chunks in parallel: an
+/// export is hundreds of MB, and a single `read` copies it (and faults its pages in) on one
+/// core while the other waits.
+fn read_whole(path: &Path, len: u64) -> io::Result<Vec<u8>> {
+    let file = fs::File::open(path)?;
+    let len = usize::try_from(len).map_err(|_| io::Error::other("file too large"))?;
+    let mut buf = vec![0u8; len];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt as _;
+        const CHUNK: usize = 8 << 20;
+        buf.par_chunks_mut(CHUNK)
+            .enumerate()
+            .try_for_each(|(i, chunk)| file.read_exact_at(chunk, (i * CHUNK) as u64))?;
+    }
+    #[cfg(not(unix))]
+    {
+        (&file).read_exact(&mut buf)?;
+    }
+    Ok(buf)
 }
 
 fn has_ext(p: &Path, ext: &str) -> bool {
@@ -731,7 +765,7 @@ fn read_zip(
             limit: limits.max_total_bytes,
         });
     }
-    let bytes = fs::read(path).map_err(|e| DbError::Io {
+    let bytes = read_whole(path, len).map_err(|e| DbError::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
@@ -749,7 +783,7 @@ fn read_zip(
             || (archive.clone(), Inflater::new(), Collected::new()),
             |(mut ar, mut inf, mut c), i| {
                 if !budget.exceeded.load(AtomicOrdering::Relaxed) {
-                    read_zip_entry(&mut ar, i, number, &name, budget, &mut inf, &mut c);
+                    read_zip_entry(&mut ar, &bytes, i, number, &name, budget, &mut inf, &mut c);
                 }
                 (ar, inf, c)
             },
@@ -771,8 +805,7 @@ fn read_zip(
 /// thousands of small deflated entries, and a fresh decoder per entry costs more than the
 /// inflating itself.
 struct Inflater {
-    decompress: Box<DecompressorOxide>,
-    raw: Vec<u8>,
+    decompress: Decompress,
     out: Vec<u8>,
     source: String,
 }
@@ -780,49 +813,49 @@ struct Inflater {
 impl Inflater {
     fn new() -> Inflater {
         Inflater {
-            decompress: Box::default(),
-            raw: Vec::new(),
+            decompress: Decompress::new(false),
             out: Vec::new(),
             source: String::new(),
         }
     }
 }
 
-/// Inflates `raw` into `out` in one pass: the whole output buffer is the window, sized from
-/// the entry's declared size, so nothing is reset or copied per entry. `Ok(false)` when the
-/// entry expands past `limit`, whatever its header claimed (a lying header costs one retry
-/// with a `limit`-sized buffer).
+/// Inflates `raw` (raw deflate, as zip stores it) into `out` in one call, with zlib-rs (the
+/// fastest pure-Rust inflater; osv.dev exports are hundreds of MB of deflate, the largest
+/// single cost of a load): the output buffer is sized from the entry's declared size, so
+/// nothing is copied per entry. `Ok(false)` when the entry expands past `limit`, whatever its
+/// header claimed (a lying header costs one retry with a `limit`-sized buffer).
 fn inflate(
-    d: &mut DecompressorOxide,
+    d: &mut Decompress,
     raw: &[u8],
     out: &mut Vec<u8>,
     hint: u64,
     limit: u64,
 ) -> Result<bool, String> {
-    let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
     let mut size = hint.min(limit) as usize + 1;
     loop {
-        d.init();
+        d.reset(false);
         out.clear();
-        out.resize(size, 0);
-        let (status, _, written) = decompress(d, raw, out, 0, flags);
-        match status {
-            TINFLStatus::Done => {
-                out.truncate(written);
-                return Ok(written as u64 <= limit);
-            }
-            TINFLStatus::HasMoreOutput if (size as u64) <= limit => size = limit as usize + 1,
-            TINFLStatus::HasMoreOutput => return Ok(false),
-            TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
+        out.reserve(size);
+        match d.decompress_vec(raw, out, FlushDecompress::Finish) {
+            Ok(Status::StreamEnd) => return Ok(out.len() as u64 <= limit),
+            Ok(_) if out.len() < out.capacity() => {
                 return Err("truncated deflate data".to_owned());
             }
-            other => return Err(format!("corrupt deflate data ({other:?})")),
+            // The buffer is full and the stream goes on.
+            Ok(_) if (out.len() as u64) <= limit => size = limit as usize + 1,
+            Ok(_) => return Ok(false),
+            Err(e) => return Err(format!("corrupt deflate data ({e})")),
         }
     }
 }
 
+/// Reads entry `i` of the export held in `data`: its compressed bytes are sliced from
+/// `data` (never copied), inflated into the reader's buffer, CRC-checked, hashed and peeked.
+#[allow(clippy::too_many_arguments)]
 fn read_zip_entry(
     ar: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    data: &[u8],
     i: usize,
     number: u32,
     archive: &str,
@@ -831,7 +864,7 @@ fn read_zip_entry(
     c: &mut Collected,
 ) {
     let limit = budget.limits.max_record_bytes;
-    let mut entry = match ar.by_index_raw(i) {
+    let entry = match ar.by_index_raw(i) {
         Ok(e) => e,
         Err(e) => {
             return c.warn(
@@ -876,21 +909,42 @@ fn read_zip_entry(
     }
     let (method, crc) = (entry.compression(), entry.crc32());
     let (start, compressed) = (entry.data_start(), entry.compressed_size());
+    drop(entry);
+    let Some(start) = start else {
+        return c.warn(
+            source.to_owned(),
+            WarningKind::Unreadable,
+            "entry data offset unknown".into(),
+        );
+    };
     // Deflate can make incompressible data slightly bigger than itself: allow for that.
     let raw_limit = limit + limit / 64 + 4096;
-    inf.raw.clear();
-    if let Err(e) = (&mut entry).take(raw_limit + 1).read_to_end(&mut inf.raw) {
-        return c.warn(source.to_owned(), WarningKind::Unreadable, e.to_string());
+    if compressed > raw_limit {
+        return c.warn(
+            source.to_owned(),
+            WarningKind::TooLarge,
+            format!("{compressed} bytes compressed, more than a {limit}-byte record can take; skipped unread"),
+        );
     }
-    drop(entry);
+    let raw = usize::try_from(start)
+        .ok()
+        .zip(usize::try_from(compressed).ok())
+        .and_then(|(s, n)| data.get(s..s.checked_add(n)?));
+    let Some(raw) = raw else {
+        return c.warn(
+            source.to_owned(),
+            WarningKind::Unreadable,
+            "entry data lies outside the archive".into(),
+        );
+    };
     let within = match method {
         zip::CompressionMethod::Stored => {
             inf.out.clear();
-            inf.out.extend_from_slice(&inf.raw);
+            inf.out.extend_from_slice(raw);
             Ok(inf.out.len() as u64 <= limit)
         }
         zip::CompressionMethod::Deflated => {
-            inflate(&mut inf.decompress, &inf.raw, &mut inf.out, declared, limit)
+            inflate(&mut inf.decompress, raw, &mut inf.out, declared, limit)
         }
         other => Err(format!(
             "compression method {other:?} is not supported (osv.dev exports use deflate)"
@@ -915,13 +969,6 @@ fn read_zip_entry(
             "CRC-32 mismatch: the archive entry is corrupt".into(),
         );
     }
-    let Some(start) = start else {
-        return c.warn(
-            source.to_owned(),
-            WarningKind::Unreadable,
-            "entry data offset unknown".into(),
-        );
-    };
     if budget.take(inf.out.len() as u64) {
         let size = inf.out.len() as u64;
         c.record(&inf.out, source, || Stored::Zip {
