@@ -639,12 +639,16 @@ pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, BoundedRead
 /// accepts both alphabets (not mixed within one value) and requires canonical padding, as both
 /// securesystemslib implementations do (../shared/testdata/dsse/dsse-vectors.json).
 pub(crate) fn decode_base64(field: &str, value: &str) -> Result<Vec<u8>, EnvelopeError> {
-    let engine = if value.contains(['-', '_']) {
-        &URL_SAFE
-    } else {
-        &STANDARD
+    // Standard base64 first: it is what custody and most signers write, and it refuses `-`
+    // and `_`, so only a value that fails and holds one of them is tried as URL-safe (which
+    // refuses `+` and `/`, so the alphabets are never mixed). Scanning for `-` and `_` only on
+    // failure keeps a ~100 KB payload to one pass.
+    let standard = STANDARD.decode(value);
+    let result = match standard {
+        Err(_) if value.bytes().any(|b| b == b'-' || b == b'_') => URL_SAFE.decode(value),
+        other => other,
     };
-    engine.decode(value).map_err(|e| EnvelopeError::Base64 {
+    result.map_err(|e| EnvelopeError::Base64 {
         field: field.to_owned(),
         reason: e.to_string(),
     })

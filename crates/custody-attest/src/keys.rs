@@ -10,6 +10,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use custody_types::KeyId;
@@ -467,6 +468,9 @@ pub struct PublicKey {
     inner: PublicInner,
     spki_der: Vec<u8>,
     key_id: KeyId,
+    /// [`PublicKey::sslib_keyid_variants`], computed once: matching a signature's keyid hint
+    /// against them is on every verification's path, and each costs a SHA-256.
+    sslib_keyids: Arc<[String]>,
 }
 
 impl fmt::Debug for PublicKey {
@@ -486,11 +490,14 @@ impl PublicKey {
         .map(|d| d.as_bytes().to_vec())
         .unwrap_or_default();
         let key_id = KeyId::from_spki_der(&spki_der);
-        PublicKey {
+        let mut key = PublicKey {
             inner,
             spki_der,
             key_id,
-        }
+            sslib_keyids: Arc::from(Vec::new()),
+        };
+        key.sslib_keyids = key.sslib_keyid_variants().into();
+        key
     }
 
     /// Parses a public key: SPKI PEM, or a securesystemslib JSON key (`{"keytype": ...}`, as
@@ -620,10 +627,7 @@ impl PublicKey {
     /// "scheme"}`, where `public` is the hex raw key for ed25519 and the SPKI PEM (with its
     /// trailing newline) for ECDSA.
     pub fn securesystemslib_keyid(&self) -> String {
-        self.sslib_keyid_variants()
-            .into_iter()
-            .next()
-            .unwrap_or_default()
+        self.sslib_keyids.first().cloned().unwrap_or_default()
     }
 
     /// Every securesystemslib key ID this key is known by: the current form, the form with the
@@ -664,16 +668,16 @@ impl PublicKey {
         if hint.is_empty() {
             return false;
         }
+        // The cheapest comparison first: securesystemslib IDs are custody's default hint.
+        if self.sslib_keyids.iter().any(|v| v == hint) {
+            return true;
+        }
         if hint.parse::<KeyId>().is_ok_and(|id| id == self.key_id) {
             return true;
         }
-        if base64::engine::general_purpose::STANDARD
+        base64::engine::general_purpose::STANDARD
             .decode(hint)
             .is_ok_and(|b| b.as_slice() == self.key_id.as_bytes())
-        {
-            return true;
-        }
-        self.sslib_keyid_variants().iter().any(|v| v == hint)
     }
 
     /// Verifies `signature` over `message`. Ed25519 uses strict verification (no small-order

@@ -141,35 +141,53 @@ impl Evidence {
     }
 }
 
+/// One signature as the canonical leaf bytes write it; ordered by (keyid, base64 sig).
+#[derive(serde::Serialize, PartialEq, Eq, PartialOrd, Ord)]
+struct CanonicalSig {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    keyid: String,
+    sig: String,
+}
+
 /// The bytes the custody ledger hashes into an envelope's leaf: compact JSON with the members
 /// `payload`, `payloadType`, `signatures` in that order, standard padded base64, each signature
 /// `{"keyid","sig"}` with `keyid` left out when empty, signatures sorted by (keyid, sig) with
 /// exact repeats dropped. Two encodings of one envelope (whitespace, member order, padding,
 /// signature order) are therefore one leaf.
 pub fn canonical_envelope_bytes(envelope: &Envelope) -> Vec<u8> {
-    #[derive(serde::Serialize, PartialEq, Eq, PartialOrd, Ord)]
-    struct Sig {
-        #[serde(skip_serializing_if = "String::is_empty")]
-        keyid: String,
-        sig: String,
+    let mut signatures: Vec<CanonicalSig> = envelope
+        .signatures()
+        .iter()
+        .map(|s| CanonicalSig {
+            keyid: s.keyid().to_owned(),
+            sig: STANDARD.encode(s.sig()),
+        })
+        .collect();
+    let as_written = signatures.len();
+    let in_canonical_order = signatures.is_sorted_by(|a, b| a < b);
+    signatures.sort();
+    signatures.dedup();
+    // The common case (custody writes one signature with its keyid): the canonical bytes are
+    // the envelope's own JSON, which custody-attest writes without serde's per-byte string
+    // escaping (base64 needs none).
+    if in_canonical_order
+        && signatures.len() == as_written
+        && signatures.iter().all(|s| !s.keyid.is_empty())
+    {
+        return envelope.to_json();
     }
+    serde_canonical(envelope, signatures)
+}
+
+/// [`canonical_envelope_bytes`] through serde, for envelopes whose own JSON is not canonical.
+fn serde_canonical(envelope: &Envelope, signatures: Vec<CanonicalSig>) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Canonical<'a> {
         payload: String,
         #[serde(rename = "payloadType")]
         payload_type: &'a str,
-        signatures: Vec<Sig>,
+        signatures: Vec<CanonicalSig>,
     }
-    let mut signatures: Vec<Sig> = envelope
-        .signatures()
-        .iter()
-        .map(|s| Sig {
-            keyid: s.keyid().to_owned(),
-            sig: STANDARD.encode(s.sig()),
-        })
-        .collect();
-    signatures.sort();
-    signatures.dedup();
     let c = Canonical {
         payload: STANDARD.encode(envelope.payload_unverified()),
         payload_type: envelope.payload_type(),
@@ -196,6 +214,36 @@ mod tests {
         let want = br#"{"payload":"aGk=","payloadType":"t","signatures":[{"sig":"c2lh"},{"keyid":"b","sig":"c2ln"}]}"#;
         assert_eq!(canonical_envelope_bytes(&a), want.to_vec());
         assert_eq!(canonical_envelope_bytes(&b), want.to_vec());
+    }
+
+    #[test]
+    fn the_fast_path_writes_what_serde_writes() {
+        let cases: [&[u8]; 4] = [
+            br#"{"payload":"aGk=","payloadType":"t","signatures":[{"keyid":"k","sig":"c2ln"}]}"#,
+            br#"{"payload":"aGk=","payloadType":"a\"b","signatures":[{"keyid":"a","sig":"c2ln"},{"keyid":"b","sig":"c2lh"}]}"#,
+            br#"{"payload":"aGk=","payloadType":"t","signatures":[{"keyid":"b","sig":"c2ln"},{"keyid":"a","sig":"c2lh"}]}"#,
+            br#"{"payload":"aGk=","payloadType":"t","signatures":[{"keyid":"","sig":"c2ln"}]}"#,
+        ];
+        for json in cases {
+            let e = Envelope::from_json(json).unwrap();
+            let mut sigs: Vec<CanonicalSig> = e
+                .signatures()
+                .iter()
+                .map(|s| CanonicalSig {
+                    keyid: s.keyid().to_owned(),
+                    sig: STANDARD.encode(s.sig()),
+                })
+                .collect();
+            sigs.sort();
+            assert_eq!(
+                canonical_envelope_bytes(&e),
+                serde_canonical(&e, sigs),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        let first = Envelope::from_json(cases[0]).unwrap();
+        assert_eq!(canonical_envelope_bytes(&first), cases[0].to_vec());
     }
 
     #[test]
