@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use custody_log::{
     AsyncNodeReader, ConsistencyProof, Hash, InclusionProof, NodeId, StoreError,
-    prove_consistency_async, prove_inclusion_async,
+    prove_consistency_async,
 };
 
 use crate::db::Db;
@@ -147,30 +147,53 @@ fn resolve_size(requested: u64, head: u64) -> Result<u64, ApiError> {
 }
 
 /// Inclusion proof of `index` at `tree_size` (0 = latest), with the leaf hash and checkpoint.
+///
+/// Two queries whatever the tree size: the head together with the stored checkpoint of the
+/// proof's size, then the proof's O(log n) stored nodes together with the leaf. (A size
+/// without a stored checkpoint, rare since every append stores its own, costs two more.)
 pub(crate) async fn inclusion(
     db: &Db,
     identity: &LogIdentity,
     index: u64,
     tree_size: u64,
 ) -> Result<(InclusionProof, Hash, String, Hash), ApiError> {
-    let (head_size, _) = head(db).await?;
-    let size = resolve_size(tree_size, head_size)?;
+    let requested =
+        to_i64(tree_size).ok_or_else(|| ApiError::BadRequest("tree size too large".into()))?;
+    let (head_size, note, root): (i64, Option<String>, Option<Vec<u8>>) = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT t.tree_size, c.note, c.root_hash FROM tree_head t \
+             LEFT JOIN checkpoints c \
+             ON c.tree_size = CASE WHEN $1 = 0 THEN t.tree_size ELSE $1 END \
+             WHERE t.id = 1",
+        )
+        .bind(requested)
+        .fetch_one(pool)
+        .await?
+    });
+    let size = resolve_size(tree_size, to_u64(head_size))?;
     if index >= size {
         return Err(ApiError::BadRequest(format!(
             "leaf index {index} is not below tree size {size}"
         )));
     }
-    let proof = prove_inclusion_async(&DbNodes(db), index, size)
+    let mut ids = custody_log::inclusion_proof_node_ids(index, size).map_err(proof_error)?;
+    let leaf_id = NodeId::leaf(index);
+    if !ids.contains(&leaf_id) {
+        ids.push(leaf_id);
+    }
+    let nodes = DbNodes(db)
+        .read_nodes(&ids)
         .await
-        .map_err(proof_error)?;
-    let leaf = DbNodes(db)
-        .read_nodes(&[NodeId::leaf(index)])
-        .await
-        .map_err(ApiError::internal)?
-        .get(&NodeId::leaf(index))
+        .map_err(ApiError::internal)?;
+    let proof = custody_log::build_inclusion_proof(index, size, &nodes).map_err(proof_error)?;
+    let leaf = nodes
+        .get(&leaf_id)
         .copied()
         .ok_or_else(|| ApiError::internal(format!("leaf node {index} missing")))?;
-    let (note, root) = checkpoint_at(db, identity, size).await?;
+    let (note, root) = match (note, root) {
+        (Some(note), Some(root)) => (note, Hash::from_slice(&root).map_err(ApiError::internal)?),
+        _ => checkpoint_at(db, identity, size).await?,
+    };
     Ok((proof, leaf, note, root))
 }
 
