@@ -130,11 +130,45 @@ fn joins_batch(sig: &[u8]) -> bool {
     r.copy_from_slice(&bytes[..32]);
     let mut s = [0u8; 32];
     s.copy_from_slice(&bytes[32..]);
-    canonical_y(&r)
-        && s_is_canonical(&s)
-        // A point's decompression with the small-order test is what a verifying key's
-        // constructor and `is_weak` do; R is checked the same way.
-        && ed25519_dalek::VerifyingKey::from_bytes(&r).is_ok_and(|p| !p.is_weak())
+    // Whether R is on the curve at all is left to the batch (it decompresses every R, and a
+    // failure sends the whole batch to one-by-one verification, which refuses it).
+    canonical_y(&r) && !small_order_encoding(&r) && s_is_canonical(&s)
+}
+
+/// The y coordinates (little-endian) of the eight points of order dividing 8: the identity
+/// (y = 1), the point of order 2 (y = p - 1), the two of order 4 (y = 0), and the four of
+/// order 8 (y = ±sqrt of a known constant). libsodium refuses the same list in
+/// `crypto_sign_verify_detached`.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+/// Whether a canonical point encoding is one of a small-order point, whatever its sign bit
+/// (the decompressor accepts x = 0 with the sign bit set). What `verify_strict` learns by
+/// decompressing R and testing `is_small_order`, without the square root.
+fn small_order_encoding(point: &[u8; 32]) -> bool {
+    SMALL_ORDER_Y
+        .iter()
+        .any(|y| point[..31] == y[..31] && point[31] & 0x7f == y[31])
 }
 
 /// Whether the y coordinate of a compressed Edwards point (little-endian, top bit the sign of
@@ -333,6 +367,26 @@ mod tests {
         assert!(!canonical_y(non_canonical[..32].try_into().unwrap()));
         assert!(!joins_batch(&non_canonical));
         assert!(!joins_batch(&sig[..63]));
+        // Every blocked encoding is of a small-order point (or of none), with either sign.
+        for y in SMALL_ORDER_Y {
+            for sign in [0u8, 0x80] {
+                let mut r = y;
+                r[31] |= sign;
+                assert!(small_order_encoding(&r));
+                assert!(
+                    ed25519_dalek::VerifyingKey::from_bytes(&r).is_ok_and(|p| p.is_weak())
+                        || (sign == 0x80 && ed25519_dalek::VerifyingKey::from_bytes(&r).is_err())
+                );
+                let mut blocked = sig.clone();
+                blocked[..32].copy_from_slice(&r);
+                assert!(!joins_batch(&blocked));
+            }
+        }
+        // And the R of real signatures is not.
+        for i in 0..20 {
+            let e = envelope(&k, &format!("{{\"i\":{i}}}"));
+            assert!(joins_batch(e.signatures()[0].sig()));
+        }
         assert!(s_is_canonical(&[0; 32]));
         let mut below = l;
         below[0] -= 1;

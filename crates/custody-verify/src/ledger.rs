@@ -8,8 +8,9 @@
 //! trusted: it becomes [`Evidence`] that [`crate::verify`] checks like any bundle.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use custody_attest::{Envelope, parse_statement};
+use custody_attest::{Envelope, EnvelopeWire, parse_statement};
 use custody_log::{EntryProof, Hash};
 use custody_types::{Digest, predicate_types};
 use serde_json::Value;
@@ -228,23 +229,43 @@ pub fn collect_from_ledger<T: LedgerTransport + ?Sized>(
     Ok(evidence)
 }
 
+/// Requests in flight at once while gathering entries and proofs. A 20-layer image needs ~50
+/// GETs; on loopback each is mostly the ledger's work, so a handful in flight keeps both sides
+/// busy without queueing behind the ledger's database pool.
+const FETCH_WORKERS: usize = 6;
+
+/// One GET of [`fetch_entries`]: an entry's envelope or its inclusion proof.
+enum Fetched {
+    Envelope(Envelope),
+    Proof(Vec<Hash>),
+}
+
 fn fetch_entries<T: LedgerTransport + ?Sized>(
     t: &T,
     wanted: &[u64],
     size: u64,
 ) -> Result<Vec<LoggedEntry>, LedgerError> {
-    let one = |index: u64| -> Result<LoggedEntry, LedgerError> {
+    let envelope = |index: u64| -> Result<Fetched, LedgerError> {
         let path = format!("/api/v1/entries/{index}");
-        let detail = fetch_json(t, &path)?;
-        let envelope_json = detail.get("envelope").ok_or_else(|| LedgerError::Answer {
-            path: path.clone(),
-            reason: "no envelope".into(),
-        })?;
-        let bytes = serde_json::to_vec(envelope_json).unwrap_or_default();
-        let envelope = Envelope::from_json(&bytes).map_err(|e| LedgerError::Answer {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        // Only the envelope matters (the summary beside it is the ledger's say-so); it is read
+        // straight into the strict wire form, with no intermediate JSON tree.
+        #[derive(serde::Deserialize)]
+        struct Detail {
+            envelope: EnvelopeWire,
+        }
+        let detail: Detail =
+            serde_json::from_slice(&fetch(t, &path)?).map_err(|e| LedgerError::Answer {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Envelope::try_from(detail.envelope)
+            .map(Fetched::Envelope)
+            .map_err(|e| LedgerError::Answer {
+                path,
+                reason: e.to_string(),
+            })
+    };
+    let proof = |index: u64| -> Result<Fetched, LedgerError> {
         let path = format!("/api/v1/proofs/inclusion?index={index}&tree_size={size}");
         let proof = EntryProof::from_json(&fetch(t, &path)?).map_err(|e| LedgerError::Answer {
             path: path.clone(),
@@ -259,37 +280,77 @@ fn fetch_entries<T: LedgerTransport + ?Sized>(
                 ),
             });
         }
-        Ok(LoggedEntry {
-            envelope,
-            log_index: Some(index),
-            inclusion_path: Some(proof.audit_path),
-        })
+        Ok(Fetched::Proof(proof.audit_path))
     };
-    // A few requests in flight at once: a 20-layer image is ~50 round trips.
-    const WORKERS: usize = 4;
-    let chunks: Vec<&[u64]> = wanted
-        .chunks(wanted.len().div_ceil(WORKERS).max(1))
-        .collect();
-    let results: Vec<Result<Vec<LoggedEntry>, LedgerError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| s.spawn(|| chunk.iter().map(|&i| one(i)).collect::<Result<Vec<_>, _>>()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
+    // Task 2i fetches entry i's envelope, 2i+1 its proof; workers take the next task from a
+    // shared counter, so one slow answer does not hold up a fixed share of the rest.
+    let tasks = wanted.len() * 2;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = || {
+        let mut done: Vec<(usize, Result<Fetched, LedgerError>)> = Vec::new();
+        loop {
+            let task = next.fetch_add(1, Ordering::Relaxed);
+            if task >= tasks || failed.load(Ordering::Relaxed) {
+                return done;
+            }
+            let index = wanted[task / 2];
+            let got = if task.is_multiple_of(2) {
+                envelope(index)
+            } else {
+                proof(index)
+            };
+            if got.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            done.push((task, got));
+        }
+    };
+    let workers = FETCH_WORKERS.min(tasks).max(1);
+    let mut results: Vec<(usize, Result<Fetched, LedgerError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
+        let mut all = Vec::with_capacity(tasks);
+        for h in handles {
+            match h.join() {
+                Ok(done) => all.extend(done),
+                Err(_) => all.push((
+                    0,
                     Err(LedgerError::Answer {
                         path: "/api/v1/entries".into(),
                         reason: "a fetch worker panicked".into(),
-                    })
-                })
-            })
-            .collect()
+                    }),
+                )),
+            }
+        }
+        all
     });
-    let mut out = Vec::with_capacity(wanted.len());
-    for r in results {
-        out.extend(r?);
+    results.sort_by_key(|(task, _)| *task);
+    let mut out: Vec<LoggedEntry> = Vec::with_capacity(wanted.len());
+    let mut pending: Option<(usize, Envelope)> = None;
+    for (task, got) in results {
+        match got? {
+            Fetched::Envelope(e) => pending = Some((task, e)),
+            Fetched::Proof(path) => {
+                // An envelope pairs only with the proof of the same entry (the task after it).
+                let (Some((_, envelope)), Some(&index)) = (
+                    pending.take().filter(|(t, _)| t + 1 == task),
+                    wanted.get(task / 2),
+                ) else {
+                    continue;
+                };
+                out.push(LoggedEntry {
+                    envelope,
+                    log_index: Some(index),
+                    inclusion_path: Some(path),
+                });
+            }
+        }
+    }
+    if out.len() != wanted.len() {
+        return Err(LedgerError::Answer {
+            path: "/api/v1/entries".into(),
+            reason: format!("gathered {} of {} entries", out.len(), wanted.len()),
+        });
     }
     Ok(out)
 }
