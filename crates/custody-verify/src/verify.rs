@@ -2,7 +2,8 @@
 //!
 //! 1. The checkpoint is verified with the policy's log key and origin.
 //! 2. Every envelope is verified against the policy's keys (by keyid hint first, so a
-//!    decision costs one signature check per signature) and read as an in-toto statement;
+//!    decision costs one signature check per signature, all of them in one ed25519 batch;
+//!    see custody-attest's `verify_batch`) and read as an in-toto statement;
 //!    envelopes no policy key signed are kept aside only to explain denials.
 //! 3. Every envelope's inclusion proof is checked against the checkpoint.
 //! 4. The rules run in dependency order (provenance first: it names the base image and the
