@@ -90,6 +90,9 @@ impl Db {
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
                 .pragma("cache_size", "-65536")
+                // After a burst outruns the background checkpoints, the WAL file is cut back
+                // to 64 MiB once it restarts, instead of keeping its high-water size on disk.
+                .pragma("journal_size_limit", "67108864")
                 .pragma("temp_store", "memory");
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
