@@ -133,7 +133,7 @@ async fn run(
                 }
             }
         }
-        writer.after_commit();
+        writer.after_commit().await;
     }
 }
 
@@ -145,6 +145,8 @@ struct Writer {
     /// SQLite: when the WAL was last checkpointed, and whether a checkpoint is running.
     last_checkpoint: Instant,
     checkpointing: Arc<AtomicBool>,
+    /// SQLite: set when a background checkpoint found the WAL large and not caught up.
+    wal_behind: Arc<AtomicBool>,
 }
 
 enum WriterConn {
@@ -157,6 +159,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// WAL size (pages) at which a committing connection checkpoints by itself; the background
 /// checkpoints keep the WAL far below it, so appends do not pay for checkpoints.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 16384;
+/// WAL size (pages) beyond which the writer checkpoints by itself between two appends. Under
+/// a sustained write load the background checkpoints never reach the end of the WAL (frames
+/// keep arriving while they copy), so the WAL never restarts and its file only grows; one
+/// checkpoint between appends, with no writer running, copies everything and lets the next
+/// append restart the WAL (and `journal_size_limit` cut the file back).
+const WAL_CATCH_UP_PAGES: i64 = 4 * WAL_AUTOCHECKPOINT_PAGES as i64;
 
 impl Writer {
     fn new(db: Db) -> Writer {
@@ -165,6 +173,7 @@ impl Writer {
             conn: None,
             last_checkpoint: Instant::now(),
             checkpointing: Arc::new(AtomicBool::new(false)),
+            wal_behind: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -224,25 +233,52 @@ impl Writer {
         receipts(&self.db, identity, items, plan, note).await
     }
 
-    /// SQLite: starts a background WAL checkpoint when one is due and none is running.
-    fn after_commit(&mut self) {
+    /// SQLite: starts a background WAL checkpoint when one is due and none is running, or,
+    /// when the last one found the WAL far behind, checkpoints on the writer connection
+    /// itself before the next append.
+    async fn after_commit(&mut self) {
         let Db::Sqlite(pool) = &self.db else {
             return;
         };
+        if self.wal_behind.load(Ordering::Acquire)
+            && !self.checkpointing.swap(true, Ordering::AcqRel)
+        {
+            self.wal_behind.store(false, Ordering::Release);
+            if let Some(WriterConn::Sqlite(c)) = self.conn.as_mut()
+                && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&mut **c)
+                    .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint on the writer failed");
+            }
+            self.last_checkpoint = Instant::now();
+            self.checkpointing.store(false, Ordering::Release);
+            return;
+        }
         if self.last_checkpoint.elapsed() < CHECKPOINT_EVERY
             || self.checkpointing.swap(true, Ordering::AcqRel)
         {
             return;
         }
         self.last_checkpoint = Instant::now();
-        let (pool, running) = (pool.clone(), self.checkpointing.clone());
+        let (pool, running, behind) = (
+            pool.clone(),
+            self.checkpointing.clone(),
+            self.wal_behind.clone(),
+        );
         tokio::spawn(async move {
-            // PASSIVE: copies what no reader still needs, never blocks the writer.
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
+            // PASSIVE: copies what no reader still needs, never blocks the writer. It answers
+            // (busy, frames in the WAL, frames copied).
+            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&pool)
                 .await
             {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
+                Ok((_, log, copied)) => {
+                    if log > WAL_CATCH_UP_PAGES && copied < log {
+                        behind.store(true, Ordering::Release);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
             }
             running.store(false, Ordering::Release);
         });
