@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 
 use custody_types::{ChainId, DiffId, Digest, Sha256Hasher, media_types};
 use oci_spec::image::MediaType;
@@ -249,9 +249,17 @@ impl<R: Read> Read for Decoder<'_, R> {
     }
 }
 
+/// Chunk buffers kept for reuse once a layer is done with them: enough for the chunks in
+/// flight of two layers at once (one per core), so every layer after the first few reuses
+/// memory whose pages are already mapped instead of faulting in fresh zeroed pages.
+const POOL_KEEP: usize = 2 * (DEPTH + 2);
+
+/// Spare chunk buffers, shared by every layer read in the process.
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
 /// A buffer of decoded bytes. The vector stays at full length (zeroed once, when first
 /// allocated) and `len` says how much of it holds data, so a reused chunk is never cleared
-/// again.
+/// again. Dropped chunks go back to [`POOL`] (up to [`POOL_KEEP`] of them).
 struct Chunk {
     data: Vec<u8>,
     len: usize,
@@ -259,14 +267,28 @@ struct Chunk {
 
 impl Chunk {
     fn new() -> Chunk {
+        let spare = POOL.lock().ok().and_then(|mut pool| pool.pop());
         Chunk {
-            data: vec![0; CHUNK],
+            data: spare.unwrap_or_else(|| vec![0; CHUNK]),
             len: 0,
         }
     }
 
     fn bytes(&self) -> &[u8] {
         &self.data[..self.len]
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if self.data.len() != CHUNK {
+            return;
+        }
+        if let Ok(mut pool) = POOL.lock()
+            && pool.len() < POOL_KEEP
+        {
+            pool.push(std::mem::take(&mut self.data));
+        }
     }
 }
 

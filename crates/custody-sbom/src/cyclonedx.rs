@@ -49,12 +49,26 @@ pub(crate) fn write(bom: &Bom, spec: SpecVersion) -> Vec<u8> {
     );
     // serialNumber: derived from everything else, so identical content gets an identical
     // serial and any change gets a new one.
-    let draft = to_json(&Value::Object(doc.clone()));
-    doc.insert(
-        "serialNumber".into(),
-        json!(format!("urn:uuid:{}", content_uuid(&draft))),
-    );
-    to_json(&Value::Object(doc))
+    let draft = to_json(&Value::Object(doc));
+    let serial = format!("urn:uuid:{}", content_uuid(&draft));
+    with_serial(draft, &serial)
+}
+
+/// The top-level `"serialNumber": ""` of the pretty-printed draft, filled in. Splicing the
+/// bytes gives exactly what serializing the document again with the serial would (the key
+/// keeps its place, nothing else moves), without a second pass over a large document.
+/// Pretty printing puts a raw newline and exactly two spaces only before top-level keys (a
+/// newline inside a string is escaped), so the first match is the top-level key.
+fn with_serial(draft: Vec<u8>, serial: &str) -> Vec<u8> {
+    const EMPTY: &[u8] = b"\n  \"serialNumber\": \"\"";
+    let Some(at) = memchr::memmem::find(&draft, EMPTY) else {
+        return draft;
+    };
+    let mut out = Vec::with_capacity(draft.len() + serial.len());
+    out.extend_from_slice(&draft[..at + EMPTY.len() - 1]);
+    out.extend_from_slice(serial.as_bytes());
+    out.extend_from_slice(&draft[at + EMPTY.len() - 1..]);
+    out
 }
 
 /// `pkg:oci/name@sha256%3A…?arch=amd64&repository_url=…&tag=…` for the image.
@@ -297,4 +311,29 @@ fn dependencies(bom: &Bom, subject_ref: &str, present: &BTreeSet<&str>) -> Value
     let mut all = vec![json!({"ref": subject_ref, "dependsOn": top})];
     all.extend(entries);
     Value::Array(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The splice gives the bytes a second serialization would, even with decoys: a
+    /// nested `serialNumber` key and one inside a string.
+    #[test]
+    fn splicing_the_serial_equals_serializing_it() {
+        let doc = |serial: &str| {
+            json!({
+                "bomFormat": "CycloneDX",
+                "components": [{"name": "x\n  \"serialNumber\": \"\"", "serialNumber": ""}],
+                "metadata": {"component": {"serialNumber": ""}},
+                "serialNumber": serial,
+                "version": 1,
+            })
+        };
+        let serial = "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79";
+        assert_eq!(
+            with_serial(to_json(&doc("")), serial),
+            to_json(&doc(serial))
+        );
+    }
 }
