@@ -760,12 +760,13 @@ async fn recorded_versions(
     let rows: Vec<(String,)> = on_db!(db, pool => {
         sqlx::query_as(
             "WITH RECURSIVE v(version, n) AS ( \
-               SELECT MIN(version), 1 FROM components \
-               WHERE purl_type = $1 AND name = $2 AND namespace = $3 \
+               SELECT (SELECT version FROM components \
+                       WHERE purl_type = $1 AND name = $2 AND namespace = $3 \
+                       ORDER BY version LIMIT 1), 1 \
                UNION ALL \
-               SELECT (SELECT MIN(c.version) FROM components c \
+               SELECT (SELECT c.version FROM components c \
                        WHERE c.purl_type = $1 AND c.name = $2 AND c.namespace = $3 \
-                       AND c.version > v.version), v.n + 1 \
+                       AND c.version > v.version ORDER BY c.version LIMIT 1), v.n + 1 \
                FROM v WHERE v.version IS NOT NULL AND v.n < 100000) \
              SELECT version FROM v WHERE version IS NOT NULL",
         )
