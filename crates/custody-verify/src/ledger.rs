@@ -1,7 +1,8 @@
 //! Collecting evidence from a live custody ledger, over a transport the caller supplies.
 //!
 //! This crate knows the ledger's REST shapes (`GET /api/v1/images/{digest}` for an image's
-//! custody with log indices, `/api/v1/entries/{index}`, `/api/v1/proofs/inclusion`,
+//! custody with log indices, `/api/v1/proofs/entries` for entries with their inclusion
+//! proofs (or `/api/v1/entries/{index}` and `/api/v1/proofs/inclusion` one by one),
 //! `/api/v1/proofs/consistency`, `/api/v1/checkpoint`, `/api/v1/blobs/{digest}`); the caller
 //! supplies the HTTP GET ([`LedgerTransport`]), so the CLI (blocking, rustls) and the gate
 //! share one collector and this crate still does no I/O of its own. Nothing fetched is
@@ -240,7 +241,100 @@ enum Fetched {
     Proof(Vec<Hash>),
 }
 
+/// Indices per `/api/v1/proofs/entries` request (the ledger answers up to 256). Layer
+/// attestations embed their SBOMs, so 32 keeps one answer to a few MB while a 20-layer
+/// image's ~25 entries still come in one request.
+const PROVEN_BATCH: usize = 32;
+
+/// Gathers the entries at `wanted` with inclusion proofs at `size`: one
+/// `/api/v1/proofs/entries` request per [`PROVEN_BATCH`] indices, or, from a ledger without
+/// that route (404), two GETs per entry.
 fn fetch_entries<T: LedgerTransport + ?Sized>(
+    t: &T,
+    wanted: &[u64],
+    size: u64,
+) -> Result<Vec<LoggedEntry>, LedgerError> {
+    let mut out = Vec::with_capacity(wanted.len());
+    for chunk in wanted.chunks(PROVEN_BATCH) {
+        match fetch_proven(t, chunk, size) {
+            Ok(entries) => out.extend(entries),
+            Err(LedgerError::Fetch {
+                source: FetchError::NotFound,
+                ..
+            }) if out.is_empty() => return fetch_entries_one_by_one(t, wanted, size),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// One `/api/v1/proofs/entries` request: the envelopes and audit paths of `indices`, checked
+/// to be exactly the ones asked for, in order, at `size`. Nothing else is trusted: the
+/// verifier checks every path against the checkpoint and every signature itself.
+fn fetch_proven<T: LedgerTransport + ?Sized>(
+    t: &T,
+    indices: &[u64],
+    size: u64,
+) -> Result<Vec<LoggedEntry>, LedgerError> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        tree_size: u64,
+        entries: Vec<Proven>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Proven {
+        index: u64,
+        envelope: EnvelopeWire,
+        audit_path: Vec<Hash>,
+    }
+    let list: Vec<String> = indices.iter().map(u64::to_string).collect();
+    let path = format!(
+        "/api/v1/proofs/entries?indices={}&tree_size={size}",
+        list.join(",")
+    );
+    let answer_error = |reason: String| LedgerError::Answer {
+        path: path.clone(),
+        reason,
+    };
+    let answer: Answer =
+        serde_json::from_slice(&fetch(t, &path)?).map_err(|e| answer_error(e.to_string()))?;
+    if answer.tree_size != size {
+        return Err(answer_error(format!(
+            "proofs are at size {}, not {size}",
+            answer.tree_size
+        )));
+    }
+    let got: Vec<u64> = answer.entries.iter().map(|e| e.index).collect();
+    if got != indices {
+        return Err(answer_error(format!(
+            "answered indices {got:?}, asked for {indices:?}"
+        )));
+    }
+    answer
+        .entries
+        .into_iter()
+        .map(|e| {
+            if e.audit_path.len() > 64 {
+                return Err(answer_error(format!(
+                    "the audit path of entry {} has {} hashes",
+                    e.index,
+                    e.audit_path.len()
+                )));
+            }
+            let envelope = Envelope::try_from(e.envelope)
+                .map_err(|err| answer_error(format!("entry {}: {err}", e.index)))?;
+            Ok(LoggedEntry {
+                envelope,
+                log_index: Some(e.index),
+                inclusion_path: Some(e.audit_path),
+            })
+        })
+        .collect()
+}
+
+/// [`fetch_entries`] against a ledger without the batch route: each entry's envelope and
+/// proof as separate GETs, a few in flight.
+fn fetch_entries_one_by_one<T: LedgerTransport + ?Sized>(
     t: &T,
     wanted: &[u64],
     size: u64,

@@ -94,6 +94,7 @@ pub fn build_router(state: AppState) -> Router {
             get(rest::get_entry_by_hash),
         )
         .route("/api/v1/proofs/inclusion", get(rest::inclusion))
+        .route("/api/v1/proofs/entries", get(rest::proven_entries))
         .route("/api/v1/proofs/consistency", get(rest::consistency))
         .route("/api/v1/checkpoint", get(rest::checkpoint))
         .route("/checkpoint", get(rest::checkpoint_text))

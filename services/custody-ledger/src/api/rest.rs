@@ -336,6 +336,105 @@ pub(crate) async fn inclusion(
     ))
 }
 
+/// Most entries one proof batch answers (a 20-layer image needs about 25; the verifier asks
+/// in chunks of this size).
+pub(crate) const MAX_PROVEN_ENTRIES: usize = 256;
+
+/// Entries-with-proofs request.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProvenEntriesParams {
+    /// Leaf indices, comma-separated (1 to 256 of them, each below `tree_size`).
+    pub indices: Option<String>,
+    /// The tree size every proof is at (required: one batch is proven under one checkpoint).
+    pub tree_size: Option<String>,
+}
+
+/// Entries with their inclusion proofs at one tree size: what a verifier gathers about an
+/// image in one request instead of two per entry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ProvenEntries {
+    /// The tree size every audit path is for.
+    pub tree_size: u64,
+    /// The C2SP signed checkpoint note of that size.
+    pub checkpoint: String,
+    /// One per requested index, in the order asked.
+    pub entries: Vec<ProvenEntry>,
+}
+
+/// One entry of a [`ProvenEntries`] answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ProvenEntry {
+    /// Leaf index.
+    pub index: u64,
+    /// The DSSE envelope as logged (its canonical JSON is the leaf).
+    #[schema(value_type = Object)]
+    pub envelope: serde_json::Value,
+    /// `SHA-256(0x00 || leaf bytes)` (hex).
+    #[schema(value_type = String)]
+    pub leaf_hash: Hash,
+    /// RFC 9162 audit path, leaf's sibling first (hex).
+    #[schema(value_type = Vec<String>)]
+    pub audit_path: Vec<Hash>,
+}
+
+/// Several entries with their inclusion proofs at one tree size.
+#[utoipa::path(get, path = "/api/v1/proofs/entries", params(ProvenEntriesParams),
+    responses((status = 200, body = ProvenEntries), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub(crate) async fn proven_entries(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<ProvenEntriesParams>,
+    req: Request,
+) -> ApiResult<Json<ProvenEntries>> {
+    use futures_util::{StreamExt as _, TryStreamExt as _};
+
+    check_read(&state, req.extensions())?;
+    let size = parse_u64("tree_size", p.tree_size.as_deref())?;
+    if size == 0 {
+        return Err(ApiError::BadRequest(
+            "tree_size is required: one batch is proven at one size".into(),
+        ));
+    }
+    let indices = p
+        .indices
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(|i| parse_u64("each of indices", Some(i.trim())))
+        .collect::<ApiResult<Vec<u64>>>()?;
+    if indices.is_empty() || indices.len() > MAX_PROVEN_ENTRIES {
+        return Err(ApiError::BadRequest(format!(
+            "indices must list 1 to {MAX_PROVEN_ENTRIES} leaf indices"
+        )));
+    }
+    let (db, identity) = (state.db(), state.identity());
+    let proven: Vec<(ProvenEntry, String)> = futures_util::stream::iter(indices)
+        .map(|index| async move {
+            let (proof, leaf_hash, note, _) = store::inclusion(db, identity, index, size).await?;
+            let canonical = query::canonical_by_index(db, index).await?;
+            let envelope = serde_json::from_slice(&canonical).map_err(ApiError::internal)?;
+            Ok::<_, ApiError>((
+                ProvenEntry {
+                    index,
+                    envelope,
+                    leaf_hash,
+                    audit_path: proof.path,
+                },
+                note,
+            ))
+        })
+        .buffered(8)
+        .try_collect()
+        .await?;
+    let checkpoint = proven.first().map(|(_, n)| n.clone()).unwrap_or_default();
+    Ok(Json(ProvenEntries {
+        tree_size: size,
+        checkpoint,
+        entries: proven.into_iter().map(|(e, _)| e).collect(),
+    }))
+}
+
 /// Consistency proof request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -684,12 +783,12 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "custody ledger", description = "Tamper-evident log of DSSE attestations (RFC 6962 tree, C2SP checkpoints) and auditors' queries."),
-    paths(submit, get_entry, get_entry_by_hash, inclusion, consistency, checkpoint, checkpoint_text,
+    paths(submit, get_entry, get_entry_by_hash, inclusion, proven_entries, consistency, checkpoint, checkpoint_text,
           log_key, search, images, image, put_blob, post_blob, get_blob, add_signer, list_signers,
           healthz, readyz, metrics),
     components(schemas(ErrorBody, WireEnvelope, crate::ingest::WireSignature, Submission, Batch,
                        SubmitResponse, ReceiptJson, EntryDetail, EntrySummary, SearchPage, ImageCustody,
-                       ImageHit, ImagesResponse, ConsistencyJson, CheckpointJson, LogKeyJson, BlobInfo,
+                       ImageHit, ImagesResponse, ProvenEntries, ProvenEntry, ConsistencyJson, CheckpointJson, LogKeyJson, BlobInfo,
                        AddSigner, SignerInfo)),
     modifiers(&BearerAuth)
 )]

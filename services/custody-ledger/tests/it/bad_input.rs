@@ -118,6 +118,26 @@ async fn bad_reads_get_json_4xx_and_injections_are_inert() {
             ),
             ("/api/v1/proofs/inclusion", StatusCode::BAD_REQUEST),
             (
+                "/api/v1/proofs/entries?indices=0,1",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/proofs/entries?indices=0,2&tree_size=2",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/proofs/entries?indices=&tree_size=2",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/proofs/entries?indices=0;DROP%20TABLE%20entries&tree_size=2",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/api/v1/proofs/entries?indices=0,-1&tree_size=2",
+                StatusCode::BAD_REQUEST,
+            ),
+            (
                 "/api/v1/proofs/inclusion?index=0&bogus=1",
                 StatusCode::BAD_REQUEST,
             ),
