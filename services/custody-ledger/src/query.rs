@@ -473,6 +473,33 @@ pub(crate) async fn entry_by_index(db: &Db, index: u64) -> Result<EntryDetail, A
     Ok(EntryDetail { summary, envelope })
 }
 
+/// The canonical leaf bytes of several entries, by index (absent indices are left out).
+pub(crate) async fn canonical_many(
+    db: &Db,
+    indices: &[u64],
+) -> Result<BTreeMap<u64, Vec<u8>>, ApiError> {
+    let mut out = BTreeMap::new();
+    for chunk in indices.chunks(500) {
+        let idxs = chunk
+            .iter()
+            .map(|i| to_i64(*i).ok_or_else(|| bad("index too large")))
+            .collect::<Result<Vec<i64>, ApiError>>()?;
+        let sql = format!(
+            "SELECT idx, canonical FROM entries WHERE idx IN ({})",
+            placeholders(1, idxs.len())
+        );
+        let rows: Vec<(i64, Vec<u8>)> = on_db!(db, pool => {
+            let mut q = sqlx::query_as::<_, (i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql.clone()));
+            for i in &idxs {
+                q = q.bind(*i);
+            }
+            q.fetch_all(pool).await?
+        });
+        out.extend(rows.into_iter().map(|(i, c)| (to_u64(i), c)));
+    }
+    Ok(out)
+}
+
 /// The canonical leaf bytes of an entry.
 pub(crate) async fn canonical_by_index(db: &Db, index: u64) -> Result<Vec<u8>, ApiError> {
     let idx = to_i64(index).ok_or_else(|| bad("index too large"))?;
@@ -895,6 +922,9 @@ pub struct ImageCustody {
 const IMAGE_ENTRY_CAP: i64 = 10_000;
 
 /// `GET /api/v1/images/{digest}`.
+/// Most attestations listed per layer in an image view.
+const LAYER_ATTESTATION_CAP: usize = 100;
+
 pub(crate) async fn image_custody(db: &Db, digest: &str) -> Result<ImageCustody, ApiError> {
     let digest = Digest::from_str(digest)
         .map_err(|e| bad(e.to_string()))?
@@ -942,21 +972,49 @@ pub(crate) async fn image_custody(db: &Db, digest: &str) -> Result<ImageCustody,
             _ => view.other.push(e),
         }
     }
-    for (position, diff_id) in layer_rows {
-        let rows: Vec<(i64,)> = on_db!(db, pool => {
-            sqlx::query_as(
-                "SELECT x.entry_idx FROM entry_subjects x JOIN entries e ON e.idx = x.entry_idx \
-                 WHERE x.digest = $1 AND e.kind = 'layer' ORDER BY x.entry_idx LIMIT 100",
-            )
-            .bind(&diff_id)
-            .fetch_all(pool)
-            .await?
+    // Every layer's attestations in one query (and one summaries call), not two per layer:
+    // a gate asks this for every admission.
+    let diff_ids: BTreeSet<&String> = layer_rows.iter().map(|(_, d)| d).collect();
+    let diff_ids: Vec<&String> = diff_ids.into_iter().collect();
+    let mut by_layer: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for chunk in diff_ids.chunks(500) {
+        let sql = format!(
+            "SELECT x.digest, x.entry_idx FROM entry_subjects x JOIN entries e ON e.idx = x.entry_idx \
+             WHERE x.digest IN ({}) AND e.kind = 'layer' ORDER BY x.digest, x.entry_idx",
+            placeholders(1, chunk.len())
+        );
+        let rows: Vec<(String, i64)> = on_db!(db, pool => {
+            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.clone()));
+            for d in chunk {
+                q = q.bind((*d).clone());
+            }
+            q.fetch_all(pool).await?
         });
-        let ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
+        for (digest, idx) in rows {
+            let ids = by_layer.entry(digest).or_default();
+            if ids.len() < LAYER_ATTESTATION_CAP {
+                ids.push(idx);
+            }
+        }
+    }
+    let all: BTreeSet<i64> = by_layer.values().flatten().copied().collect();
+    let all: Vec<i64> = all.into_iter().collect();
+    let summary_of: BTreeMap<u64, EntrySummary> = summaries(db, &all)
+        .await?
+        .into_iter()
+        .map(|e| (e.index, e))
+        .collect();
+    for (position, diff_id) in layer_rows {
+        let attestations = by_layer
+            .get(&diff_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| summary_of.get(&to_u64(*i)).cloned())
+            .collect();
         view.layers.push(ImageLayerView {
             position: u32::try_from(position).unwrap_or(u32::MAX),
             diff_id,
-            attestations: summaries(db, &ids).await?,
+            attestations,
         });
     }
     Ok(view)

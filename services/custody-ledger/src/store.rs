@@ -197,6 +197,62 @@ pub(crate) async fn inclusion(
     Ok((proof, leaf, note, root))
 }
 
+/// Inclusion proofs of several `indices` at one `tree_size` (not 0: a batch is proven at a
+/// size the caller names), with their leaf hashes and the checkpoint of that size: the head
+/// and checkpoint once, then every proof's stored nodes in one read.
+pub(crate) async fn inclusion_many(
+    db: &Db,
+    identity: &LogIdentity,
+    indices: &[u64],
+    tree_size: u64,
+) -> Result<(Vec<(InclusionProof, Hash)>, String), ApiError> {
+    let requested =
+        to_i64(tree_size).ok_or_else(|| ApiError::BadRequest("tree size too large".into()))?;
+    let (head_size, note, root): (i64, Option<String>, Option<Vec<u8>>) = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT t.tree_size, c.note, c.root_hash FROM tree_head t \
+             LEFT JOIN checkpoints c ON c.tree_size = $1 WHERE t.id = 1",
+        )
+        .bind(requested)
+        .fetch_one(pool)
+        .await?
+    });
+    let size = resolve_size(tree_size, to_u64(head_size))?;
+    let mut ids: Vec<NodeId> = Vec::new();
+    for &index in indices {
+        if index >= size {
+            return Err(ApiError::BadRequest(format!(
+                "leaf index {index} is not below tree size {size}"
+            )));
+        }
+        ids.extend(custody_log::inclusion_proof_node_ids(index, size).map_err(proof_error)?);
+        ids.push(NodeId::leaf(index));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let nodes = DbNodes(db)
+        .read_nodes(&ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let proofs = indices
+        .iter()
+        .map(|&index| {
+            let proof =
+                custody_log::build_inclusion_proof(index, size, &nodes).map_err(proof_error)?;
+            let leaf = nodes
+                .get(&NodeId::leaf(index))
+                .copied()
+                .ok_or_else(|| ApiError::internal(format!("leaf node {index} missing")))?;
+            Ok((proof, leaf))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let note = match (note, root) {
+        (Some(note), Some(_)) => note,
+        _ => checkpoint_at(db, identity, size).await?.0,
+    };
+    Ok((proofs, note))
+}
+
 /// Consistency proof between `first` and `second` (0 = latest).
 pub(crate) async fn consistency(
     db: &Db,

@@ -387,8 +387,6 @@ pub(crate) async fn proven_entries(
     ApiQuery(p): ApiQuery<ProvenEntriesParams>,
     req: Request,
 ) -> ApiResult<Json<ProvenEntries>> {
-    use futures_util::{StreamExt as _, TryStreamExt as _};
-
     check_read(&state, req.extensions())?;
     let size = parse_u64("tree_size", p.tree_size.as_deref())?;
     if size == 0 {
@@ -408,30 +406,28 @@ pub(crate) async fn proven_entries(
             "indices must list 1 to {MAX_PROVEN_ENTRIES} leaf indices"
         )));
     }
-    let (db, identity) = (state.db(), state.identity());
-    let proven: Vec<(ProvenEntry, String)> = futures_util::stream::iter(indices)
-        .map(|index| async move {
-            let (proof, leaf_hash, note, _) = store::inclusion(db, identity, index, size).await?;
-            let canonical = query::canonical_by_index(db, index).await?;
-            let envelope = serde_json::from_slice(&canonical).map_err(ApiError::internal)?;
-            Ok::<_, ApiError>((
-                ProvenEntry {
-                    index,
-                    envelope,
-                    leaf_hash,
-                    audit_path: proof.path,
-                },
-                note,
-            ))
+    let (proofs, checkpoint) =
+        store::inclusion_many(state.db(), state.identity(), &indices, size).await?;
+    let mut canonical = query::canonical_many(state.db(), &indices).await?;
+    let entries = indices
+        .iter()
+        .zip(proofs)
+        .map(|(&index, (proof, leaf_hash))| {
+            let bytes = canonical
+                .remove(&index)
+                .ok_or_else(|| ApiError::NotFound(format!("no entry at index {index}")))?;
+            Ok(ProvenEntry {
+                index,
+                envelope: serde_json::from_slice(&bytes).map_err(ApiError::internal)?,
+                leaf_hash,
+                audit_path: proof.path,
+            })
         })
-        .buffered(8)
-        .try_collect()
-        .await?;
-    let checkpoint = proven.first().map(|(_, n)| n.clone()).unwrap_or_default();
+        .collect::<ApiResult<Vec<ProvenEntry>>>()?;
     Ok(Json(ProvenEntries {
         tree_size: size,
         checkpoint,
-        entries: proven.into_iter().map(|(e, _)| e).collect(),
+        entries,
     }))
 }
 
