@@ -14,7 +14,7 @@ pub const ENTRY_PROOF_MEDIA_TYPE: &str = "application/vnd.custody.entry-proof.v1
 pub const MAX_ENTRY_PROOF_BYTES: usize = 2 << 20;
 
 /// Longest audit path of any tree this crate builds (2^62 leaves).
-const MAX_PATH: usize = 64;
+pub const MAX_AUDIT_PATH: usize = 64;
 
 /// Why an entry proof was refused.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +29,7 @@ pub enum EntryProofError {
     #[error("entry proof has media type {0:?}, expected {ENTRY_PROOF_MEDIA_TYPE}")]
     MediaType(String),
     /// The audit path is longer than any tree allows.
-    #[error("entry proof audit path has {0} hashes; no tree needs more than {MAX_PATH}")]
+    #[error("entry proof audit path has {0} hashes; no tree needs more than {MAX_AUDIT_PATH}")]
     PathTooLong(usize),
     /// The entry's bytes do not hash to the proof's leaf hash.
     #[error("entry hashes to leaf {computed}, but the proof is for leaf {claimed} (index {index})")]
@@ -164,7 +164,7 @@ impl EntryProof {
                 &proof.media_type,
             )));
         }
-        if proof.audit_path.len() > MAX_PATH {
+        if proof.audit_path.len() > MAX_AUDIT_PATH {
             return Err(EntryProofError::PathTooLong(proof.audit_path.len()));
         }
         Ok(proof)

@@ -96,7 +96,8 @@ pub use checkpoint::{
     Checkpoint, CheckpointError, CheckpointText, SignedCheckpoint, VerifiedCheckpoint,
 };
 pub use entry_proof::{
-    ENTRY_PROOF_MEDIA_TYPE, EntryProof, EntryProofError, MAX_ENTRY_PROOF_BYTES, VerifiedEntry,
+    ENTRY_PROOF_MEDIA_TYPE, EntryProof, EntryProofError, MAX_AUDIT_PATH, MAX_ENTRY_PROOF_BYTES,
+    VerifiedEntry,
 };
 pub use frontier::{Appended, Frontier, NodeMismatch, compare_nodes};
 pub use hash::{Hash, HashError, empty_root, leaf_hash, node_hash};

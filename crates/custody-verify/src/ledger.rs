@@ -230,9 +230,10 @@ pub fn collect_from_ledger<T: LedgerTransport + ?Sized>(
     Ok(evidence)
 }
 
-/// Requests in flight at once while gathering entries and proofs. A 20-layer image needs ~50
-/// GETs; on loopback each is mostly the ledger's work, so a handful in flight keeps both sides
-/// busy without queueing behind the ledger's database pool.
+/// Requests in flight at once while gathering entries and proofs one by one from a ledger
+/// without `/api/v1/proofs/entries` (a 20-layer image then needs ~50 GETs; on loopback each
+/// is mostly the ledger's work, so a handful in flight keeps both sides busy without
+/// queueing behind the ledger's database pool).
 const FETCH_WORKERS: usize = 6;
 
 /// One GET of [`fetch_entries`]: an entry's envelope or its inclusion proof.
@@ -314,7 +315,7 @@ fn fetch_proven<T: LedgerTransport + ?Sized>(
         .entries
         .into_iter()
         .map(|e| {
-            if e.audit_path.len() > 64 {
+            if e.audit_path.len() > custody_log::MAX_AUDIT_PATH {
                 return Err(answer_error(format!(
                     "the audit path of entry {} has {} hashes",
                     e.index,

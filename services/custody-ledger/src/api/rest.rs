@@ -408,17 +408,18 @@ pub(crate) async fn proven_entries(
     }
     let (proofs, checkpoint) =
         store::inclusion_many(state.db(), state.identity(), &indices, size).await?;
-    let mut canonical = query::canonical_many(state.db(), &indices).await?;
+    let canonical = query::canonical_many(state.db(), &indices).await?;
     let entries = indices
         .iter()
         .zip(proofs)
         .map(|(&index, (proof, leaf_hash))| {
+            // An index asked twice is answered twice (get, not remove).
             let bytes = canonical
-                .remove(&index)
+                .get(&index)
                 .ok_or_else(|| ApiError::NotFound(format!("no entry at index {index}")))?;
             Ok(ProvenEntry {
                 index,
-                envelope: serde_json::from_slice(&bytes).map_err(ApiError::internal)?,
+                envelope: serde_json::from_slice(bytes).map_err(ApiError::internal)?,
                 leaf_hash,
                 audit_path: proof.path,
             })

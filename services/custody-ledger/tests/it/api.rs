@@ -237,6 +237,12 @@ async fn proofs_at_every_size_and_consistency_between_all_checkpoints() {
                 assert!(sigstore_inclusion(&leaf, *index, size, &path, &root));
             }
         }
+        // An index asked twice is answered twice.
+        let (s, v) = l
+            .get(&format!("/api/v1/proofs/entries?indices=0,0&tree_size={n}"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["entries"][0], v["entries"][1]);
         // Every pair of checkpoints handed out is consistent.
         for (i, (a, ra)) in checkpoints.iter().enumerate() {
             for (b, rb) in &checkpoints[i..] {
