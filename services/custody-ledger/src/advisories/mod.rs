@@ -21,10 +21,12 @@
 //!   components are stored per layer and joined to images through `image_layers`), runs
 //!   custody-vuln's range evaluation on each pair once, and only then expands the affected
 //!   pairs to layers and images;
-//! - **notices** ([`notify`]): the (advisory, image) pairs an import finds affected are added
-//!   to `advisory_notices`; only the pairs it adds are new, and for those it writes one
-//!   message per owner ([`owners`]) per channel to the outbox, in the same transaction as the
-//!   advisories themselves, so an import is all or nothing. Messages are sent after commit.
+//! - **notices** ([`notify`]): the (advisory, image) pairs an import newly affects are the
+//!   images its affected keys reach below the log size it evaluated against, less those an
+//!   earlier import of the same advisory reached ([`pairs`]: derived from the stored hits
+//!   and log sizes, not stored pair by pair); for those it writes one message per owner
+//!   ([`owners`]) per channel to the outbox, in the same transaction as the advisories
+//!   themselves, so an import is all or nothing. Messages are sent after commit.
 //!
 //! Queries ([`affected_page`], `GET /api/v1/affected`) evaluate live, so an image recorded
 //! after an advisory was imported is found too.
@@ -34,10 +36,11 @@ mod eval;
 mod index;
 mod notify;
 mod owners;
+mod pairs;
 mod source;
 mod store;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use custody_vuln::{Warning, WarningKind};
@@ -227,6 +230,10 @@ fn check_all(records: Vec<source::RawRecord>) -> (Vec<Checked>, Vec<Warning>, us
 struct Plan<'a> {
     started: i64,
     source: &'a str,
+    /// The log size the import evaluates against (read before keying pending rows).
+    log_size: i64,
+    /// IDs stored before this import (an earlier version of them may have told images).
+    stored_before: BTreeSet<String>,
     write: Vec<Checked>,
     hits: HashMap<String, Vec<(Tuple, Outcome)>>,
 }
@@ -264,6 +271,9 @@ async fn import_records(
     warnings.extend(parse_warnings);
     report.invalid = invalid;
 
+    // What the import evaluates: the log below its current size. Read before keying the
+    // pending rows, so every component below it has its match key.
+    let log_size = store::log_size(db).await?;
     // Rows recorded before match keys existed are keyed first, so they are evaluated too.
     index::backfill(db).await?;
 
@@ -296,6 +306,8 @@ async fn import_records(
     let plan = Plan {
         started,
         source: label,
+        log_size,
+        stored_before: stored.keys().cloned().collect(),
         write,
         hits,
     };
@@ -421,21 +433,45 @@ fn record_chunks(records: &[Checked]) -> Vec<&[Checked]> {
     out
 }
 
-/// One notice detail row: advisory, image, position, layer, purl, version, fixed, severity.
-type DetailRow = (String, String, i64, String, String, String, String, String);
+/// A finding of a listed image at key level: advisory, the layer (number) and its position
+/// or none for the image's own SBOM, the key number, and the log index of the entry that
+/// recorded the component.
+type KeyFinding<'a> = (&'a str, Option<(u32, i64)>, usize, i64);
 
-/// A component under an affected key: ecosystem, release, name, match version, layer, image,
+/// A component of a listed image's entry: entry, ecosystem, release, name, match version,
 /// purl, installed version.
-type ComponentHitRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
+type InstalledRow = (i64, String, String, String, String, String, String);
+
+/// Most keys per fleet query (bound as one JSON parameter).
+const KEYS_PER_QUERY: usize = 2000;
+/// Most findings listed in one owner's message (whole images; the totals count everything).
+const MAX_LISTED_FINDINGS: usize = 500;
+
+/// The number of `key` in `keys`, adding it if new.
+fn number(numbers: &mut HashMap<Tuple, usize>, keys: &mut Vec<Tuple>, key: Tuple) -> usize {
+    if let Some(n) = numbers.get(&key) {
+        return *n;
+    }
+    keys.push(key.clone());
+    numbers.insert(key, keys.len() - 1);
+    keys.len() - 1
+}
+
+/// An earlier import's affected hit: advisory, import, its log size (none before log sizes
+/// were kept), ecosystem, release, name, version.
+type EarlierHitRow = (String, i64, Option<i64>, String, String, String, String);
+
+/// Items per JSON-array list bound as one parameter (see [`json_list`]).
+const LIST_ITEMS: usize = 5000;
+
+/// A subquery listing the strings of the JSON array bound as `$1`, for `IN (...)`: one
+/// parameter however long the list, on both engines.
+fn json_list(db: &Db) -> &'static str {
+    match db {
+        Db::Sqlite(_) => "SELECT value FROM json_each($1)",
+        Db::Postgres(_) => "SELECT jsonb_array_elements_text($1::jsonb)",
+    }
+}
 
 /// Everything an import writes, in one transaction: the import row, the advisories (only
 /// where newer than what is stored, decided by the database so concurrent imports agree),
@@ -455,10 +491,11 @@ async fn write_import(
             Db::Postgres(_) => pool.begin().await?,
         };
         let (import_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO advisory_imports (started_at, source, report) VALUES ($1, $2, '{}') RETURNING id",
+            "INSERT INTO advisory_imports (started_at, source, report, log_size) VALUES ($1, $2, '{}', $3) RETURNING id",
         )
         .bind(now)
         .bind(crate::util::truncate(plan.source))
+        .bind(plan.log_size)
         .fetch_one(&mut *tx)
         .await?;
         out.import_id = import_id;
@@ -573,166 +610,297 @@ async fn write_import(
             b.build().execute(&mut *tx).await?;
         }
 
-        // The new (advisory, image) pairs: through the layers images list, and directly for
-        // image-level SBOMs. Pairs already notified stay as they are.
-        let mut pairs = 0u64;
-        if !hit_rows.is_empty() {
-            for sql in [
-                "INSERT INTO advisory_notices (advisory_id, image, import_id, created_at) \
-                 SELECT DISTINCT h.advisory_id, il.image, $1, $2 FROM advisory_hits h \
-                 JOIN components c ON c.vuln_ecosystem = h.ecosystem AND c.vuln_name = h.name \
-                   AND c.vuln_release = h.release AND c.vuln_version = h.version \
-                 JOIN image_layers il ON il.diff_id = c.layer \
-                 WHERE h.import_id = $1 AND h.affected = TRUE \
-                 ON CONFLICT (advisory_id, image) DO NOTHING",
-                "INSERT INTO advisory_notices (advisory_id, image, import_id, created_at) \
-                 SELECT DISTINCT h.advisory_id, c.image, $1, $2 FROM advisory_hits h \
-                 JOIN components c ON c.vuln_ecosystem = h.ecosystem AND c.vuln_name = h.name \
-                   AND c.vuln_release = h.release AND c.vuln_version = h.version \
-                 WHERE h.import_id = $1 AND h.affected = TRUE AND c.image <> '' \
-                 ON CONFLICT (advisory_id, image) DO NOTHING",
-            ] {
-                pairs += sqlx::query(sql)
-                    .bind(import_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+        // The newly affected (advisory, image) pairs (see `pairs`): the images each stored
+        // advisory reaches through its affected keys below this import's log size, less the
+        // ones an earlier import of it reached. Computed here, not stored pair by pair.
+        // Keys are numbered: this import's affected ones, then earlier imports' ones.
+        let mut key_no: HashMap<Tuple, usize> = HashMap::new();
+        let mut keys: Vec<Tuple> = Vec::new();
+        let mut affected_by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        // key -> this import's affected hits on it: (advisory, fixed, severity)
+        let mut hits_on: HashMap<usize, Vec<(&str, &Option<String>, &custody_vuln::Severity)>> =
+            HashMap::new();
+        for (id, t, o) in &hit_rows {
+            if let Outcome::Affected { fixed, severity } = o {
+                let n = number(&mut key_no, &mut keys, (*t).clone());
+                affected_by.entry(*id).or_default().push(n);
+                hits_on.entry(n).or_default().push((*id, fixed, severity));
             }
         }
-        out.pairs = usize::try_from(pairs).unwrap_or(usize::MAX);
+        let again: Vec<&str> = affected_by
+            .keys()
+            .copied()
+            .filter(|id| plan.stored_before.contains(*id))
+            .collect();
+        let mut evaluations: BTreeMap<(String, i64), (i64, Vec<usize>)> = BTreeMap::new();
+        let mut earlier: HashMap<String, pairs::Earlier> = HashMap::new();
+        for chunk in again.chunks(ROWS) {
+            let list = placeholders(2, chunk.len());
+            let sql = format!(
+                "SELECT h.advisory_id, h.import_id, i.log_size, h.ecosystem, h.release, h.name, h.version \
+                 FROM advisory_hits h JOIN advisory_imports i ON i.id = h.import_id \
+                 WHERE h.advisory_id IN ({list}) AND h.affected = TRUE AND h.import_id <> $1"
+            );
+            let mut q = sqlx::query_as::<_, EarlierHitRow>(sqlx::AssertSqlSafe(sql)).bind(import_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (advisory, import, log_size, ecosystem, release, name, version) in q.fetch_all(&mut *tx).await? {
+                // An import from before log sizes were kept: what it told is in its notices.
+                let Some(log_size) = log_size else { continue };
+                let n = number(&mut key_no, &mut keys, Tuple { ecosystem, release, name, version });
+                evaluations
+                    .entry((advisory, import))
+                    .or_insert_with(|| (log_size, Vec::new()))
+                    .1
+                    .push(n);
+            }
+            let list = placeholders(1, chunk.len());
+            let sql = format!("SELECT advisory_id, image FROM advisory_notices WHERE advisory_id IN ({list})");
+            let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for (advisory, image) in q.fetch_all(&mut *tx).await? {
+                earlier.entry(advisory).or_default().notified.push(image);
+            }
+        }
+        for ((advisory, _), evaluation) in evaluations {
+            earlier.entry(advisory).or_default().evaluations.push(evaluation);
+        }
 
-        if pairs > 0 {
-            let per_image: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT image, COUNT(*) FROM advisory_notices WHERE import_id = $1 GROUP BY image ORDER BY image",
-            )
-            .bind(import_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            out.images = per_image.len();
-            if notify.enabled() {
-                let owner_rows: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT DISTINCT n.image, so.owner FROM advisory_notices n \
-                     JOIN entry_subjects es ON es.digest = n.image \
-                     JOIN entries e ON e.idx = es.entry_idx AND e.kind = 'provenance' \
-                     JOIN entry_signers s ON s.entry_idx = es.entry_idx \
-                     JOIN signer_owners so ON so.key_id = s.key_id \
-                     WHERE n.import_id = $1",
-                )
-                .bind(import_id)
+        // The layers and image-level SBOMs holding those keys (one row per holder entry, the
+        // keys it holds aggregated: an index-only scan), then the images listing the layers.
+        let mut fleet = pairs::Fleet::default();
+        for (start, chunk) in (0..).step_by(KEYS_PER_QUERY).zip(keys.chunks(KEYS_PER_QUERY)) {
+            let list: Vec<serde_json::Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    serde_json::json!({"i": start + i, "e": t.ecosystem, "n": t.name, "r": t.release, "v": t.version})
+                })
+                .collect();
+            let (keys_sql, agg) = match db {
+                Db::Sqlite(_) => (
+                    "SELECT json_extract(value, '$.i') AS i, json_extract(value, '$.e') AS e, \
+                     json_extract(value, '$.n') AS n, json_extract(value, '$.r') AS r, \
+                     json_extract(value, '$.v') AS v FROM json_each($1)",
+                    "group_concat(k.i, ',')",
+                ),
+                Db::Postgres(_) => (
+                    "SELECT * FROM jsonb_to_recordset($1::jsonb) AS k(i bigint, e text, n text, r text, v text)",
+                    "string_agg(CAST(k.i AS TEXT), ',')",
+                ),
+            };
+            let sql = format!(
+                "SELECT c.layer, c.image, c.entry_idx, {agg} FROM ({keys_sql}) k \
+                 JOIN components c ON c.vuln_ecosystem = k.e AND c.vuln_name = k.n \
+                   AND c.vuln_release = k.r AND c.vuln_version = k.v \
+                 WHERE c.entry_idx < $2 GROUP BY c.layer, c.image, c.entry_idx"
+            );
+            let rows: Vec<(String, String, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(serde_json::Value::Array(list).to_string())
+                .bind(plan.log_size)
                 .fetch_all(&mut *tx)
                 .await?;
+            for (layer, image, entry, held) in rows {
+                let holders = [
+                    (!image.is_empty()).then(|| pairs::Holder::Image(fleet.image_id(&image))),
+                    (!layer.is_empty()).then(|| pairs::Holder::Layer(fleet.layer_id(&layer))),
+                ];
+                for k in held.split(',') {
+                    let k: usize = k.parse().map_err(ApiError::internal)?;
+                    for h in holders.iter().flatten() {
+                        fleet.add_component(k, *h, entry);
+                    }
+                }
+            }
+        }
+        let layers: Vec<String> = fleet.layers().to_vec();
+        for chunk in layers.chunks(LIST_ITEMS) {
+            let sql = format!(
+                "SELECT diff_id, image, position, entry_idx FROM image_layers \
+                 WHERE entry_idx < $2 AND diff_id IN ({})",
+                json_list(db)
+            );
+            let json = serde_json::to_string(chunk).map_err(ApiError::internal)?;
+            let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(json)
+                .bind(plan.log_size)
+                .fetch_all(&mut *tx)
+                .await?;
+            for (layer, image, position, entry) in rows {
+                fleet.add_layer_use(&layer, &image, position, entry);
+            }
+        }
+        let mut new_of: Vec<(&str, Vec<u32>)> = Vec::with_capacity(affected_by.len());
+        let mut count: HashMap<u32, i64> = HashMap::new();
+        for (id, keys) in &affected_by {
+            let images = pairs::newly_affected(&fleet, keys, plan.log_size, earlier.get(*id));
+            for i in &images {
+                *count.entry(*i).or_default() += 1;
+            }
+            new_of.push((id, images));
+        }
+        out.pairs = new_of.iter().map(|(_, v)| v.len()).sum();
+        let mut per_image: Vec<(String, i64)> = count
+            .into_iter()
+            .map(|(i, n)| (fleet.image(i).to_owned(), n))
+            .collect();
+        per_image.sort_unstable();
+        out.images = per_image.len();
+
+        if out.pairs > 0 {
+            if notify.enabled() {
+                let mut owner_rows: Vec<(String, String)> = Vec::new();
+                for chunk in per_image.chunks(LIST_ITEMS) {
+                    let sql = format!(
+                        "SELECT DISTINCT es.digest, so.owner FROM entry_subjects es \
+                         JOIN entries e ON e.idx = es.entry_idx AND e.kind = 'provenance' \
+                         JOIN entry_signers s ON s.entry_idx = es.entry_idx \
+                         JOIN signer_owners so ON so.key_id = s.key_id \
+                         WHERE es.digest IN ({})",
+                        json_list(db)
+                    );
+                    let json = serde_json::to_string(&chunk.iter().map(|(i, _)| i).collect::<Vec<_>>())
+                        .map_err(ApiError::internal)?;
+                    owner_rows.extend(
+                        sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
+                            .bind(json)
+                            .fetch_all(&mut *tx)
+                            .await?,
+                    );
+                }
                 let groups = owner_groups(&per_image, owner_rows, notify.default_owner.as_deref());
-                let listed: BTreeSet<&String> = groups
+
+                // What each owner's message lists: its images in digest order, each with all
+                // its findings, up to MAX_LISTED_IMAGES images and MAX_LISTED_FINDINGS
+                // findings (at least one image); the totals always count everything.
+                let candidates: HashSet<u32> = groups
                     .values()
-                    .flat_map(|imgs| imgs.iter().take(MAX_LISTED_IMAGES).map(|(i, _)| *i))
+                    .flat_map(|imgs| imgs.iter().take(MAX_LISTED_IMAGES))
+                    .filter_map(|(i, _)| fleet.known_image(i))
                     .collect();
-                let listed: Vec<&String> = listed.into_iter().collect();
-                // The messages' details are assembled here from what the import already holds
-                // (its affected hits) plus three index lookups: the listed images' pairs and
-                // layers, and the components under the affected keys. A single SQL join from
-                // the pairs through hits to components leaves the planner free to start from
-                // a key every image on a shared base layer carries, which took minutes on a
-                // fleet of 50,000 images.
-                let mut pairs_of: HashMap<String, Vec<String>> = HashMap::new();
-                let mut layers_of: HashMap<String, Vec<(String, i64)>> = HashMap::new();
-                for chunk in listed.chunks(ROWS) {
-                    let list = placeholders(2, chunk.len());
-                    let sql = format!(
-                        "SELECT image, advisory_id FROM advisory_notices \
-                         WHERE import_id = $1 AND image IN ({list})"
-                    );
-                    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql))
-                        .bind(import_id);
-                    for i in chunk {
-                        q = q.bind((*i).clone());
-                    }
-                    for (image, advisory) in q.fetch_all(&mut *tx).await? {
-                        pairs_of.entry(image).or_default().push(advisory);
-                    }
-                    let list = placeholders(1, chunk.len());
-                    let sql = format!(
-                        "SELECT DISTINCT image, diff_id, position FROM image_layers WHERE image IN ({list})"
-                    );
-                    let mut q = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql));
-                    for i in chunk {
-                        q = q.bind((*i).clone());
-                    }
-                    for (image, diff_id, position) in q.fetch_all(&mut *tx).await? {
-                        layers_of.entry(image).or_default().push((diff_id, position));
+                let mut advisories_of: HashMap<u32, BTreeSet<&str>> = HashMap::new();
+                for (id, images) in &new_of {
+                    for i in images.iter().filter(|i| candidates.contains(i)) {
+                        advisories_of.entry(*i).or_default().insert(id);
                     }
                 }
-                let affected_keys: BTreeSet<&Tuple> = hit_rows
-                    .iter()
-                    .filter(|(_, _, o)| matches!(o, Outcome::Affected { .. }))
-                    .map(|(_, t, _)| *t)
-                    .collect();
-                let affected_keys: Vec<&Tuple> = affected_keys.into_iter().collect();
-                // layer (or image, for image-level SBOMs) -> (key, purl, version)
-                let mut in_layer: HashMap<String, Vec<(Tuple, String, String)>> = HashMap::new();
-                let mut in_image: HashMap<String, Vec<(Tuple, String, String)>> = HashMap::new();
-                for chunk in affected_keys.chunks(ROWS) {
-                    let mut b = sqlx::QueryBuilder::new(
-                        "SELECT DISTINCT vuln_ecosystem, vuln_release, vuln_name, vuln_version, layer, image, purl, version \
-                         FROM components WHERE (vuln_ecosystem, vuln_name, vuln_release, vuln_version) IN ",
-                    );
-                    b.push_tuples(chunk.iter(), |mut row, t| {
-                        row.push_bind(t.ecosystem.clone())
-                            .push_bind(t.name.clone())
-                            .push_bind(t.release.clone())
-                            .push_bind(t.version.clone());
-                    });
-                    let rows: Vec<ComponentHitRow> = b.build_query_as().fetch_all(&mut *tx).await?;
-                    for (ecosystem, release, name, version, layer, image, purl, installed) in rows {
-                        let key = Tuple { ecosystem, release, name, version };
-                        if !image.is_empty() {
-                            in_image.entry(image).or_default().push((key.clone(), purl.clone(), installed.clone()));
-                        }
-                        if !layer.is_empty() {
-                            in_layer.entry(layer).or_default().push((key, purl, installed));
-                        }
-                    }
-                }
-                let hit_of: HashMap<(&str, &Tuple), (&Option<String>, &custody_vuln::Severity)> = hit_rows
-                    .iter()
-                    .filter_map(|(id, t, o)| match o {
-                        Outcome::Affected { fixed, severity } => Some(((*id, *t), (fixed, severity))),
-                        Outcome::Unevaluated(_) => None,
-                    })
-                    .collect();
-                let mut details: Vec<DetailRow> = Vec::new();
-                for (image, advisories) in &pairs_of {
-                    let layers = layers_of.get(image).map(Vec::as_slice).unwrap_or_default();
-                    let from_layers = layers.iter().flat_map(|(diff_id, position)| {
-                        in_layer
-                            .get(diff_id)
-                            .into_iter()
-                            .flatten()
-                            .map(move |c| (*position, diff_id.as_str(), c))
-                    });
-                    let from_image = in_image
-                        .get(image)
-                        .into_iter()
-                        .flatten()
-                        .map(|c| (-1, "", c));
-                    for (position, layer, (key, purl, installed)) in from_layers.chain(from_image) {
-                        for advisory in advisories {
-                            if let Some((fixed, severity)) = hit_of.get(&(advisory.as_str(), key)) {
-                                details.push((
-                                    advisory.clone(),
-                                    image.clone(),
-                                    position,
-                                    layer.to_owned(),
-                                    purl.clone(),
-                                    installed.clone(),
-                                    (*fixed).clone().unwrap_or_default(),
-                                    severity.level.map(|l| l.as_str().to_owned()).unwrap_or_default(),
-                                ));
+                // (advisory, layer and position or none for an image-level SBOM, key, entry)
+                let findings_of = |image: u32| -> Vec<KeyFinding<'_>> {
+                    let mut out = Vec::new();
+                    let Some(advisories) = advisories_of.get(&image) else {
+                        return out;
+                    };
+                    let layers = fleet
+                        .layers_of(image)
+                        .iter()
+                        .filter(|(_, _, listed)| *listed < plan.log_size)
+                        .map(|(layer, position, _)| (pairs::Holder::Layer(*layer), Some((*layer, *position))));
+                    let own = std::iter::once((pairs::Holder::Image(image), None));
+                    for (holder, at) in layers.chain(own) {
+                        for (key, entry) in fleet.held_by(holder) {
+                            if *entry >= plan.log_size {
+                                continue;
+                            }
+                            for (advisory, _, _) in hits_on.get(key).into_iter().flatten() {
+                                if advisories.contains(advisory) {
+                                    out.push((*advisory, at, *key, *entry));
+                                }
                             }
                         }
                     }
+                    out
+                };
+                let mut listed: BTreeMap<u32, Vec<KeyFinding<'_>>> = BTreeMap::new();
+                let mut listed_per_owner: HashMap<Option<String>, usize> = HashMap::new();
+                for (owner, images) in &groups {
+                    let mut n = 0;
+                    let mut findings = 0;
+                    for (image, _) in images.iter().take(MAX_LISTED_IMAGES) {
+                        let Some(id) = fleet.known_image(image) else { break };
+                        let f = listed.entry(id).or_insert_with(|| findings_of(id));
+                        if n > 0 && findings + f.len() > MAX_LISTED_FINDINGS {
+                            break;
+                        }
+                        findings += f.len();
+                        n += 1;
+                    }
+                    listed_per_owner.insert(owner.clone(), n);
                 }
-                let notices = build_notices(origin, import_id, plan, report, &groups, details);
+                // Their components' purls and versions, by recording entry.
+                let entries: BTreeSet<i64> = listed.values().flatten().map(|f| f.3).collect();
+                let entries: Vec<i64> = entries.into_iter().collect();
+                let mut installed: HashMap<(i64, usize), Vec<(String, String)>> = HashMap::new();
+                for chunk in entries.chunks(LIST_ITEMS) {
+                    let ints = match db {
+                        Db::Sqlite(_) => "SELECT value FROM json_each($1)",
+                        Db::Postgres(_) => "SELECT CAST(jsonb_array_elements_text($1::jsonb) AS BIGINT)",
+                    };
+                    let sql = format!(
+                        "SELECT entry_idx, vuln_ecosystem, vuln_release, vuln_name, vuln_version, purl, version \
+                         FROM components WHERE entry_idx IN ({ints}) AND vuln_ecosystem IS NOT NULL"
+                    );
+                    let json = serde_json::to_string(chunk).map_err(ApiError::internal)?;
+                    let rows: Vec<InstalledRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(json)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for (entry, ecosystem, release, name, version, purl, installed_version) in rows {
+                        let key = Tuple { ecosystem, release, name, version };
+                        if let Some(k) = key_no.get(&key) {
+                            installed.entry((entry, *k)).or_default().push((purl, installed_version));
+                        }
+                    }
+                }
+                let mut by_image: HashMap<u32, Vec<NoticeFinding>> = HashMap::new();
+                for (image, findings) in &listed {
+                    // One finding per (advisory, layer, purl), at the layer's lowest position.
+                    let mut unique: BTreeMap<(&str, &str, &str), NoticeFinding> = BTreeMap::new();
+                    for (advisory, at, key, entry) in findings {
+                        let (fixed, severity) = hits_on
+                            .get(key)
+                            .into_iter()
+                            .flatten()
+                            .find(|(a, _, _)| a == advisory)
+                            .map(|(_, f, s)| ((*f).clone(), s.level.map(|l| l.as_str().to_owned())))
+                            .unwrap_or_default();
+                        let layer = at.map_or("", |(l, _)| fleet.layer(l));
+                        let position = at.and_then(|(_, p)| u32::try_from(p).ok());
+                        for (purl, version) in installed.get(&(*entry, *key)).into_iter().flatten() {
+                            let slot = unique
+                                .entry((advisory, layer, purl.as_str()))
+                                .or_insert_with(|| NoticeFinding {
+                                    advisory: (*advisory).to_owned(),
+                                    layer: layer.to_owned(),
+                                    layer_index: position,
+                                    purl: purl.clone(),
+                                    version: version.clone(),
+                                    fixed: fixed.clone(),
+                                    severity: severity.clone(),
+                                });
+                            if position.is_some() && (slot.layer_index.is_none() || position < slot.layer_index) {
+                                slot.layer_index = position;
+                            }
+                        }
+                    }
+                    let mut findings: Vec<NoticeFinding> = unique.into_values().collect();
+                    findings.sort_by(|a, b| {
+                        a.advisory
+                            .cmp(&b.advisory)
+                            .then(a.layer_index.cmp(&b.layer_index))
+                            .then(a.purl.cmp(&b.purl))
+                    });
+                    by_image.insert(*image, findings);
+                }
+                let notices = build_notices(origin, import_id, plan, report, &groups, &listed_per_owner, |image| {
+                    fleet
+                        .known_image(image)
+                        .and_then(|id| by_image.get(&id))
+                        .cloned()
+                        .unwrap_or_default()
+                });
                 let mut rows: Vec<(&'static str, String, String, String, String)> = Vec::new();
                 for n in &notices {
                     let json = serde_json::to_string(n).map_err(ApiError::internal)?;
@@ -807,57 +975,25 @@ fn owner_groups<'a>(
     groups
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_notices(
     origin: &str,
     import_id: i64,
     plan: &Plan<'_>,
     report: &ImportReport,
     groups: &Groups<'_>,
-    details: Vec<DetailRow>,
+    listed_per_owner: &HashMap<Option<String>, usize>,
+    findings_of: impl Fn(&str) -> Vec<NoticeFinding>,
 ) -> Vec<OwnerNotice> {
-    // image -> findings, one per (advisory, layer, purl), lowest layer position.
-    let mut by_image: BTreeMap<String, BTreeMap<(String, String, String), NoticeFinding>> =
-        BTreeMap::new();
-    for (advisory, image, position, layer, purl, version, fixed, severity) in details {
-        let pos = u32::try_from(position).ok();
-        let slot = by_image
-            .entry(image)
-            .or_default()
-            .entry((advisory.clone(), layer.clone(), purl.clone()))
-            .or_insert_with(|| NoticeFinding {
-                advisory,
-                layer,
-                layer_index: pos,
-                purl,
-                version,
-                fixed: (!fixed.is_empty()).then_some(fixed),
-                severity: (!severity.is_empty()).then_some(severity),
-            });
-        if pos.is_some() && (slot.layer_index.is_none() || pos < slot.layer_index) {
-            slot.layer_index = pos;
-        }
-    }
     let by_id: HashMap<&str, &Checked> = plan.write.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut out = Vec::new();
     for (owner, images) in groups {
         let listed: Vec<NoticeImage> = images
             .iter()
-            .take(MAX_LISTED_IMAGES)
-            .map(|(img, _)| {
-                let mut findings: Vec<NoticeFinding> = by_image
-                    .get(*img)
-                    .map(|m| m.values().cloned().collect())
-                    .unwrap_or_default();
-                findings.sort_by(|a, b| {
-                    a.advisory
-                        .cmp(&b.advisory)
-                        .then(a.layer_index.cmp(&b.layer_index))
-                        .then(a.purl.cmp(&b.purl))
-                });
-                NoticeImage {
-                    image: (*img).clone(),
-                    findings,
-                }
+            .take(listed_per_owner.get(owner).copied().unwrap_or(0))
+            .map(|(img, _)| NoticeImage {
+                image: (*img).clone(),
+                findings: findings_of(img),
             })
             .collect();
         let advisory_ids: BTreeSet<&str> = listed

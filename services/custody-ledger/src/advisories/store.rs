@@ -214,3 +214,14 @@ pub(crate) fn check(source: String, bytes: Vec<u8>) -> Result<(Checked, Vec<Warn
         warnings,
     ))
 }
+
+/// The log's size now: every entry below it is committed (appends commit in index order),
+/// so an import that evaluates against it sees the same entries whenever they are read.
+pub(crate) async fn log_size(db: &Db) -> Result<i64, ApiError> {
+    let row: Option<(i64,)> = on_db!(db, pool => {
+        sqlx::query_as("SELECT tree_size FROM tree_head WHERE id = 1")
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row.map_or(0, |r| r.0))
+}

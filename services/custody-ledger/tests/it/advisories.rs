@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use custody_attest::{
     Envelope, KeyIdHint, KeyType, LayerBlob, LayerPredicate, SbomDocument, SigningKey,
 };
-use custody_ledger::{ApiConfig, NotifyArgs, NotifyConfig};
+use custody_ledger::{ApiConfig, ImportReport, NotifyArgs, NotifyConfig};
 use custody_types::{DiffId, Digest, Role, media_types, predicate_types};
 use hmac::{KeyInit as _, Mac as _};
 use serde_json::{Value, json};
@@ -1236,6 +1236,121 @@ async fn failed_deliveries_stay_in_the_outbox_and_are_redelivered() {
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["owner"], "team-b@example.com");
         assert_eq!(v["images"][0]["image"], w.b.to_string());
+        engine.cleanup().await;
+    }
+}
+
+async fn import_one(l: &Ledger, config: &NotifyConfig, record: &Value) -> ImportReport {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.json"),
+        serde_json::to_vec(record).unwrap(),
+    )
+    .unwrap();
+    custody_ledger::import_path(
+        &l.db,
+        "custody.test/ledger",
+        config,
+        dir.path(),
+        custody_ledger::ReadLimits::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// What an import told is derived from what earlier imports evaluated (their affected hits
+/// and the log size they saw), not stored pair by pair: a newer version of an advisory tells
+/// only the images no earlier version reached, such as one recorded since on a shared base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_version_tells_only_the_images_recorded_since() {
+    for engine in engines("advisory_recorded_since").await {
+        let (hook_url, hooks) = start_receiver(0).await;
+        let args = NotifyArgs {
+            webhooks: vec![hook_url],
+            webhook_secret: Some(SECRET.into()),
+            timeout_secs: 5,
+            attempts: 2,
+            backoff_ms: 10,
+            ..NotifyArgs::default()
+        };
+        let config = NotifyConfig::try_from(&args).unwrap();
+        let l = Ledger::new(&engine, ApiConfig::default()).await;
+        let w = record(&l).await;
+        let glibc = |modified: &str| {
+            advisory(
+                "x_custody-test-glibc",
+                modified,
+                range(
+                    "Debian:12",
+                    "glibc",
+                    json!([{"introduced": "0"}, {"fixed": "2.36-9+deb12u5"}]),
+                ),
+            )
+        };
+        // The base, A and B carry the base layer's glibc.
+        let r = import_one(&l, &config, &glibc(T0)).await;
+        assert_eq!(
+            (r.new, r.newly_affected_pairs, r.newly_affected_images),
+            (1, 3, 3),
+            "{r:?}"
+        );
+        let d = custody_ledger::deliver_pending(&l.db, &config)
+            .await
+            .unwrap();
+        assert_eq!((d.sent, d.failed), (3, 0), "one message per owner");
+
+        // Image E, recorded after that import, on the same base layer.
+        let e = digest("manifest e");
+        let e1: DiffId = digest("app e layer").into();
+        let e_att = layer_att(
+            &w.builder_b,
+            &[w.b0.clone(), e1.clone()],
+            1,
+            sbom_with(&[("pkg:pypi/flask@3.0.0", &[])]),
+        );
+        let e_prov = provenance(
+            &w.builder_b,
+            &e,
+            &[w.b0.clone(), e1.clone()],
+            &[None, Some(envelope_digest(&e_att))],
+            Some((&w.base_img, 1)),
+        );
+        l.submit(&[e_att, e_prov]).await;
+
+        // The same version again evaluates nothing and tells nobody.
+        let r = import_one(&l, &config, &glibc(T0)).await;
+        assert_eq!(
+            (r.unchanged, r.newly_affected_pairs, r.notifications),
+            (1, 0, 0),
+            "{r:?}"
+        );
+        // A newer version tells E's owner about E alone: the others were told.
+        let r = import_one(&l, &config, &glibc(T1)).await;
+        assert_eq!(
+            (r.updated, r.newly_affected_pairs, r.newly_affected_images),
+            (1, 1, 1),
+            "{r:?}"
+        );
+        assert_eq!(r.notifications, 1, "{r:?}");
+        let d = custody_ledger::deliver_pending(&l.db, &config)
+            .await
+            .unwrap();
+        assert_eq!((d.sent, d.failed), (1, 0));
+        let bodies = hooks.hooks.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 4);
+        let v: Value = serde_json::from_slice(&bodies[3].body).unwrap();
+        assert_eq!(v["owner"], "team-b@example.com", "{v}");
+        assert_eq!(v["totals"]["images"], 1, "{v}");
+        assert_eq!(v["images"][0]["image"], e.to_string(), "{v}");
+        assert_eq!(
+            v["images"][0]["findings"][0]["layer"],
+            w.b0.to_string(),
+            "{v}"
+        );
+        assert_eq!(v["images"][0]["findings"][0]["layer_index"], 0, "{v}");
+        // The affected-images query finds all four.
+        let (found, _, _) = affected_all(&l, "advisory=x_custody-test-glibc").await;
+        assert_eq!(found.len(), 4, "{found:?}");
         engine.cleanup().await;
     }
 }
