@@ -167,6 +167,8 @@ pub struct EntryContent<'a> {
 }
 
 impl<'a> EntryContent<'a> {
+    /// `prefix` is an empty buffer the reader hands from one entry to the next (see
+    /// [`EntryContent::into_prefix`]), so peeking at every file does not allocate each time.
     pub(crate) fn new(
         inner: &'a mut dyn Read,
         path: &'a str,
@@ -174,13 +176,15 @@ impl<'a> EntryContent<'a> {
         max_capture: u64,
         layer: usize,
         warnings: &'a mut Vec<Warning>,
+        prefix: Vec<u8>,
     ) -> Self {
+        debug_assert!(prefix.is_empty());
         EntryContent {
             inner,
             path,
             size,
             max_capture,
-            prefix: Vec::new(),
+            prefix,
             prefix_pos: 0,
             consumed: 0,
             layer,
@@ -250,6 +254,16 @@ impl<'a> EntryContent<'a> {
         }
         self.read_exact(&mut buf[..size]).map_err(LayerError::Tar)?;
         Ok(&buf[..size])
+    }
+
+    /// The peek buffer, emptied, for the next entry's content.
+    pub(crate) fn into_prefix(self) -> Vec<u8> {
+        let mut prefix = self.prefix;
+        if prefix.capacity() > 64 << 10 {
+            return Vec::new(); // a large peek is not kept for every later entry
+        }
+        prefix.clear();
+        prefix
     }
 
     /// Records a warning about this entry in the layer's result (for one bad record that

@@ -810,6 +810,8 @@ fn parse<S: Source, V: LayerVisitor>(
     let stream_err = |e: io::Error| take_failure(&failure, e);
     let mut archive = tar::Archive::new(Feed::new(source, compression, failure.clone()));
     let mut entries_out: Vec<LayerEntry<V::Payload>> = Vec::new();
+    // The peek buffer, reused from one entry to the next.
+    let mut prefix: Vec<u8> = Vec::new();
     {
         let entries = archive.entries_with_seek().map_err(stream_err)?;
         for (n, entry) in entries.enumerate() {
@@ -839,8 +841,11 @@ fn parse<S: Source, V: LayerVisitor>(
                     ctx.limits.max_capture_bytes,
                     ctx.index,
                     &mut warnings,
+                    std::mem::take(&mut prefix),
                 );
-                match visitor.visit(&meta, &mut content) {
+                let visited = visitor.visit(&meta, &mut content);
+                prefix = content.into_prefix();
+                match visited {
                     Ok(p) => p,
                     Err(e) => {
                         // A stream failure under the visitor's reads is the real cause.

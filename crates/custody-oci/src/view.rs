@@ -190,6 +190,21 @@ impl<T> ImageView<T> {
     /// removes everything under it. An entry whose parent is a symlink is written through it
     /// (as containerd extracts), so every path in the view has a symlink-free parent.
     pub fn apply(&mut self, layer: LayerContents<T>) -> Result<LayerChanges, OciError> {
+        self.apply_layer(layer, true)
+    }
+
+    /// [`ImageView::apply`] without listing what changed, for callers that only look at the
+    /// view afterwards: the view ends up exactly the same, without copying every path of the
+    /// layer into a [`LayerChanges`] nobody reads.
+    pub fn apply_untracked(&mut self, layer: LayerContents<T>) -> Result<(), OciError> {
+        self.apply_layer(layer, false).map(|_| ())
+    }
+
+    fn apply_layer(
+        &mut self,
+        layer: LayerContents<T>,
+        track: bool,
+    ) -> Result<LayerChanges, OciError> {
         if layer.index != self.applied {
             return Err(OciError::LayerOrder {
                 expected: self.applied,
@@ -223,20 +238,26 @@ impl<T> ImageView<T> {
             let target = if matches!(entry.kind, EntryKind::File | EntryKind::Dir) {
                 match self.nodes.entry(target) {
                     btree_map::Entry::Vacant(slot) => {
-                        let changed = slot.key().clone();
-                        entry.path.clone_from(&changed);
+                        if entry.path != *slot.key() {
+                            entry.path.clone_from(slot.key());
+                        }
+                        if track {
+                            changes.added.push(slot.key().clone());
+                        }
                         slot.insert(ViewNode::new(entry, l, item.payload));
-                        changes.added.push(changed);
                         continue;
                     }
                     btree_map::Entry::Occupied(mut slot)
                         if std::mem::discriminant(&slot.get().entry.kind)
                             == std::mem::discriminant(&entry.kind) =>
                     {
-                        let changed = slot.key().clone();
-                        entry.path.clone_from(&changed);
+                        if entry.path != *slot.key() {
+                            entry.path.clone_from(slot.key());
+                        }
+                        if track {
+                            changes.modified.push(slot.key().clone());
+                        }
                         slot.insert(ViewNode::new(entry, l, item.payload));
-                        changes.modified.push(changed);
                         continue;
                     }
                     btree_map::Entry::Occupied(slot) => slot.key().clone(),

@@ -100,7 +100,7 @@ pub fn generate(image: &Image, options: &Options) -> Result<ImageSboms, SbomErro
     for layer in contents {
         warnings.extend(layer.warnings().iter().map(from_oci));
         let index = layer.index();
-        view.apply(layer)?;
+        view.apply_untracked(layer)?;
         let (drafts, w) = assemble(&view.resolver());
         warnings.extend(w);
         deltas.push((index, differ.step(index, drafts)));

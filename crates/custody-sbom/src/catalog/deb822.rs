@@ -35,6 +35,7 @@ impl Paragraph<'_> {
     }
 
     /// Every field called `name`, in order.
+    #[cfg(test)]
     pub(crate) fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
         self.fields
             .iter()
@@ -65,6 +66,15 @@ pub(crate) enum Syntax {
 pub(crate) fn paragraphs(text: &str, syntax: Syntax) -> (Vec<Paragraph<'_>>, Vec<BadParagraph>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
+    for_each_raw_paragraph(text, |raw, first_line| {
+        push_paragraph(raw, first_line, syntax, &mut good, &mut bad);
+    });
+    (good, bad)
+}
+
+/// Calls `f` with the text of every paragraph (blank-line separated, as [`paragraphs`] cuts
+/// them) and the 1-based line number of its first line, without parsing its fields.
+pub(crate) fn for_each_raw_paragraph<'a>(text: &'a str, mut f: impl FnMut(&'a str, usize)) {
     let mut start: Option<(usize, usize)> = None; // (byte offset, line number)
     let mut offset = 0usize;
     let mut line_no = 0usize;
@@ -73,7 +83,7 @@ pub(crate) fn paragraphs(text: &str, syntax: Syntax) -> (Vec<Paragraph<'_>>, Vec
         let blank = line.trim().is_empty();
         match (blank, start) {
             (true, Some((from, first_line))) => {
-                push_paragraph(&text[from..offset], first_line, syntax, &mut good, &mut bad);
+                f(&text[from..offset], first_line);
                 start = None;
             }
             (false, None) => start = Some((offset, line_no)),
@@ -82,9 +92,40 @@ pub(crate) fn paragraphs(text: &str, syntax: Syntax) -> (Vec<Paragraph<'_>>, Vec
         offset += line.len();
     }
     if let Some((from, first_line)) = start {
-        push_paragraph(&text[from..], first_line, syntax, &mut good, &mut bad);
+        f(&text[from..], first_line);
     }
-    (good, bad)
+}
+
+/// The deb822 fields of one paragraph as `(name, value on the field's own line, trimmed)`,
+/// continuation lines skipped: what [`paragraphs`] would find, without building the joined
+/// values. `Ok(empty)` for a paragraph of comments only, `Err(())` for one [`paragraphs`]
+/// reports as bad.
+pub(crate) fn field_heads<'a>(
+    raw: &'a str,
+    mut f: impl FnMut(&'a str, &'a str),
+) -> Result<usize, ()> {
+    let mut fields = 0usize;
+    for line in raw.lines() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            if fields == 0 {
+                return Err(());
+            }
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(());
+        };
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(());
+        }
+        fields += 1;
+        f(name, value.trim());
+    }
+    Ok(fields)
 }
 
 fn push_paragraph<'a>(

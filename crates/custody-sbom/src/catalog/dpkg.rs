@@ -169,16 +169,37 @@ pub(crate) fn parse_copyright(bytes: &[u8]) -> FileParse<Option<Vec<String>>> {
     if !first.starts_with("Format:") {
         return FileParse::new(None, warnings);
     }
-    let (paragraphs, _bad) = deb822::paragraphs(&text, Syntax::Deb822);
+    // Only the first line of each License field is read, so the paragraphs are scanned
+    // field by field without joining the (long) licence texts of their continuation lines;
+    // which paragraphs count is exactly what `deb822::paragraphs` decides.
     let mut names: Vec<String> = Vec::new();
-    for p in paragraphs.iter().skip(1) {
+    let mut header_seen = false;
+    let mut licenses: Vec<&str> = Vec::new();
+    deb822::for_each_raw_paragraph(&text, |raw, _| {
+        licenses.clear();
+        let mut has_files = false;
+        let fields = deb822::field_heads(raw, |name, value| {
+            if name.eq_ignore_ascii_case("Files") {
+                has_files = true;
+            } else if name.eq_ignore_ascii_case("License") {
+                licenses.push(value);
+            }
+        });
+        // Bad paragraphs and paragraphs of comments only are not paragraphs at all; the
+        // first real one is the header.
+        if !matches!(fields, Ok(n) if n > 0) {
+            return;
+        }
+        if !header_seen {
+            header_seen = true;
+            return;
+        }
         // Only Files paragraphs declare what the package is under; standalone License
         // paragraphs carry the texts of names already used.
-        if p.get("Files").is_none() {
-            continue;
+        if !has_files {
+            return;
         }
-        for value in p.get_all("License") {
-            let short = value.lines().next().unwrap_or("").trim();
+        for short in licenses.drain(..) {
             if short.is_empty() || short.len() > 200 {
                 continue;
             }
@@ -186,13 +207,116 @@ pub(crate) fn parse_copyright(bytes: &[u8]) -> FileParse<Option<Vec<String>>> {
                 names.push(short.to_owned());
             }
         }
-    }
+    });
     FileParse::new(Some(names), warnings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The copyright reader as it was before it scanned field heads only: every paragraph
+    /// parsed in full. The fast reader must agree with it on any text.
+    fn copyright_by_paragraphs(bytes: &[u8]) -> Option<Vec<String>> {
+        let (text, _) = text_of(bytes);
+        let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        if !first.starts_with("Format:") {
+            return None;
+        }
+        let (paragraphs, _bad) = deb822::paragraphs(&text, Syntax::Deb822);
+        let mut names: Vec<String> = Vec::new();
+        for p in paragraphs.iter().skip(1) {
+            if p.get("Files").is_none() {
+                continue;
+            }
+            for value in p.get_all("License") {
+                let short = value.lines().next().unwrap_or("").trim();
+                if short.is_empty() || short.len() > 200 {
+                    continue;
+                }
+                if !names.iter().any(|n| n == short) {
+                    names.push(short.to_owned());
+                }
+            }
+        }
+        Some(names)
+    }
+
+    #[test]
+    fn copyright_field_scan_matches_full_paragraph_parse() {
+        let long = "x".repeat(201);
+        let cases: Vec<String> = vec![
+            String::new(),
+            "Format: x\n".to_owned(),
+            "# comment only\n\nFormat: x\n\nFiles: *\nLicense: MIT\n".to_owned(),
+            "Format: x\n\n# just a comment\n\nFiles: *\nLicense: MIT\n".to_owned(),
+            "Format: x\n\nFiles: *\nLicense: GPL-2+\n long text\n .\n more\nlicense: BSD-3-clause\n\nLicense: Apache-2.0\n text\n".to_owned(),
+            "Format: x\r\n\r\nfiles: a\r\nLICENSE:   MIT  \r\n\r\nFiles: b\r\nLicense: MIT\r\n".to_owned(),
+            "Format: x\n\nFiles: *\nLicense:\n GPL-2 on the next line\n".to_owned(),
+            "Format: x\n\nFiles: *\nnot a field\nLicense: Bad\n\nFiles: *\nLicense: Good\n".to_owned(),
+            "Format: x\n\n continuation first\nFiles: *\nLicense: Bad\n\nFiles: *\nLicense: Ok\n".to_owned(),
+            "Format: x\n\nFiles: *\nbad name: v\nLicense: Bad\n".to_owned(),
+            format!("Format: x\n\nFiles: *\nLicense: {long}\nLicense: Short\n"),
+            "Format: x\n \t \nFiles: *\nLicense: A\n\t\nFiles: *\nLicense: A\nLicense: B\n".to_owned(),
+            "\u{feff}Format: x\n\nFiles: *\nLicense: caf\u{e9}\n".to_owned(),
+            "Format: x\nFiles: *\nLicense: InHeader\n\nFiles: *\n# c\nLicense: X\r\n".to_owned(),
+            "Upstream-Name: no format line\n\nFiles: *\nLicense: MIT\n".to_owned(),
+        ];
+        for text in &cases {
+            let fast = parse_copyright(text.as_bytes()).value;
+            assert_eq!(fast, copyright_by_paragraphs(text.as_bytes()), "{text:?}");
+        }
+        // Texts stitched from awkward lines by a fixed pseudo-random sequence.
+        let pieces = [
+            "Format: x",
+            "Files: *",
+            "files: a b",
+            "License: MIT",
+            "LICENSE: GPL-2+ ",
+            "License:",
+            " continued",
+            "\t.",
+            "",
+            " ",
+            "\t",
+            "# note",
+            "#",
+            "junk line",
+            ": empty name",
+            "Bad Name: v",
+            "License: MIT\r",
+            "\r",
+            "License:  Apache-2.0  ",
+            "Comment: c",
+            "License: caf\u{e9}",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            let lines = 1 + (state % 14) as usize;
+            for _ in 0..lines {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                text.push_str(pieces[(state >> 33) as usize % pieces.len()]);
+                text.push('\n');
+            }
+            if state & 1 == 0 {
+                text.insert_str(0, "Format: x\n\n");
+            }
+            assert_eq!(
+                parse_copyright(text.as_bytes()).value,
+                copyright_by_paragraphs(text.as_bytes()),
+                "{text:?}"
+            );
+        }
+        let mut bytes = b"Format: x\n\nFiles: *\nLicense: caf".to_vec();
+        bytes.extend_from_slice(b"\xe9 \xff\n");
+        assert_eq!(
+            parse_copyright(&bytes).value,
+            copyright_by_paragraphs(&bytes)
+        );
+    }
 
     // Paragraphs as dpkg 1.21 writes them in Debian 12 (bookworm).
     const STATUS: &str = "\

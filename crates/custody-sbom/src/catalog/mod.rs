@@ -135,10 +135,14 @@ pub(crate) fn classify(path: &str) -> FileKind {
         "Cargo.lock" => return FileKind::CargoLock,
         _ => {}
     }
-    let lower = base.to_ascii_lowercase();
+    // Case-insensitive suffix test without lower-casing (allocating) every file name.
+    let ext_is = |ext: &str| {
+        base.len() >= ext.len()
+            && base.as_bytes()[base.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
+    };
     if [".jar", ".war", ".ear", ".jpi", ".hpi"]
         .iter()
-        .any(|ext| lower.ends_with(ext))
+        .any(|ext| ext_is(ext))
     {
         return FileKind::JavaArchive;
     }
