@@ -124,13 +124,64 @@ pub struct Snapshot {
 pub struct AdvisoryDb {
     entries: Vec<Entry>,
     archives: Vec<Vec<u8>>,
-    /// By package key; foldhash (seeded per process) instead of SipHash: building the index
-    /// hashes every record's keys, a visible share of a load.
-    index: HashMap<PackageKey, Vec<u32>, foldhash::fast::RandomState>,
+    /// By package key, split in two halves ([`shard`]) built side by side; foldhash (seeded
+    /// per process) instead of SipHash: building the index hashes every record's keys, a
+    /// visible share of a load.
+    index: [PackageIndex; 2],
     snapshot: Snapshot,
     load_warnings: Vec<Warning>,
     parse_warnings: Mutex<Vec<Warning>>,
     withdrawn: usize,
+}
+
+type PackageIndex = HashMap<PackageKey, Postings, foldhash::fast::RandomState>;
+
+/// Which half of the index holds `key`: a cheap, fixed function of the name (the halves
+/// only need to be about even).
+fn shard(key: &PackageKey) -> usize {
+    let h = key
+        .name
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (h ^ (h >> 7)) as usize & 1
+}
+
+/// The entries indexed under one package key: most keys name a single record, which then
+/// needs no allocation of its own.
+#[derive(Debug)]
+enum Postings {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Postings {
+    fn push(&mut self, n: u32) {
+        match self {
+            Postings::One(first) => *self = Postings::Many(vec![*first, n]),
+            Postings::Many(v) => v.push(n),
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Postings::One(n) => std::slice::from_ref(n),
+            Postings::Many(v) => v,
+        }
+    }
+}
+
+impl Drop for AdvisoryDb {
+    /// Frees the index, the entries and the export side by side: hundreds of thousands of
+    /// small allocations, at the end of every scan.
+    fn drop(&mut self) {
+        let [a, b] = std::mem::take(&mut self.index);
+        let entries = std::mem::take(&mut self.entries);
+        let archives = std::mem::take(&mut self.archives);
+        rayon::join(
+            || drop((a, archives)),
+            || rayon::join(|| drop(b), || drop(entries)),
+        );
+    }
 }
 
 /// Where a record's bytes are kept until it is parsed.
@@ -154,7 +205,9 @@ struct Entry {
     id: String,
     source: Box<str>,
     stored: Stored,
-    parsed: OnceLock<Option<Advisory>>,
+    /// Boxed: an `Advisory` is a few hundred bytes, and all but the few records a scan looks
+    /// up stay unparsed; inline, the slot would be most of an entry's size.
+    parsed: OnceLock<Option<Box<Advisory>>>,
 }
 
 /// One record's outcome, before deduplication.
@@ -167,21 +220,56 @@ struct Loaded {
 }
 
 struct Collected {
+    /// What this reader loaded itself.
     loaded: Vec<Loaded>,
+    /// What other readers loaded, absorbed as they were: never copied into one vector.
+    parts: Vec<Vec<Loaded>>,
     warnings: Vec<Warning>,
 }
 
 impl Collected {
     fn new() -> Collected {
+        Collected::with_capacity(0)
+    }
+
+    fn with_capacity(n: usize) -> Collected {
         Collected {
-            loaded: Vec::new(),
+            loaded: Vec::with_capacity(n),
+            parts: Vec::new(),
             warnings: Vec::new(),
         }
     }
 
     fn absorb(&mut self, other: Collected) {
-        self.loaded.extend(other.loaded);
-        self.warnings.extend(other.warnings);
+        self.parts.extend(other.parts);
+        if !other.loaded.is_empty() {
+            self.parts.push(other.loaded);
+        }
+        if self.warnings.is_empty() {
+            self.warnings = other.warnings;
+        } else {
+            self.warnings.extend(other.warnings);
+        }
+    }
+
+    /// Everything loaded, as one indexable collection.
+    fn into_loads(mut self) -> (Loads, Vec<Warning>) {
+        if !self.loaded.is_empty() {
+            self.parts.push(self.loaded);
+        }
+        let at = self
+            .parts
+            .iter()
+            .enumerate()
+            .flat_map(|(p, v)| (0..v.len() as u32).map(move |j| (p as u32, j)))
+            .collect();
+        (
+            Loads {
+                parts: self.parts,
+                at,
+            },
+            self.warnings,
+        )
     }
 
     /// Checks a record's identity and keys; `stored` says where its bytes stay.
@@ -213,6 +301,32 @@ impl Collected {
             kind,
             message,
         });
+    }
+}
+
+/// The records of every reader, numbered `0..len()` across their parts.
+struct Loads {
+    parts: Vec<Vec<Loaded>>,
+    at: Vec<(u32, u32)>,
+}
+
+impl Loads {
+    fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    fn get(&self, i: u32) -> &Loaded {
+        let (p, j) = self.at[i as usize];
+        &self.parts[p as usize][j as usize]
+    }
+
+    fn get_mut(&mut self, i: u32) -> &mut Loaded {
+        let (p, j) = self.at[i as usize];
+        &mut self.parts[p as usize][j as usize]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Loaded> {
+        self.parts.iter().flatten()
     }
 }
 
@@ -331,85 +445,44 @@ impl AdvisoryDb {
         AdvisoryDb::assemble(collected, Vec::new())
     }
 
-    fn assemble(mut c: Collected, archives: Vec<Vec<u8>>) -> AdvisoryDb {
-        // The snapshot digest and the de-duplication order are independent passes over the
-        // records: run them side by side.
-        let loaded = &c.loaded;
-        let (digest, order) = rayon::join(
-            || snapshot_digest(loaded),
-            || {
-                // One record per ID: the newest `modified`; on a tie the one still in force (a
-                // withdrawal must be newer to win), then the lowest content hash for
-                // determinism.
-                let mut order: Vec<u32> = (0..loaded.len() as u32)
-                    .filter(|i| loaded[*i as usize].peek.is_some())
-                    .collect();
-                let key = |i: &u32| {
-                    let l = &loaded[*i as usize];
-                    l.peek.as_ref().map(|p| {
-                        (
-                            p.id.as_str(),
-                            std::cmp::Reverse(p.modified),
-                            p.withdrawn,
-                            &l.sha256,
-                        )
-                    })
-                };
-                order.par_sort_unstable_by(|x, y| key(x).cmp(&key(y)));
-                order
-            },
-        );
-        let last_modified = c
-            .loaded
-            .iter()
-            .filter_map(|l| l.peek.as_ref().map(|p| p.modified))
-            .max();
-
-        // Entries are pushed in ID order, so `get` is a binary search and needs no map.
-        let mut entries: Vec<Entry> = Vec::with_capacity(order.len());
-        let mut index: HashMap<PackageKey, Vec<u32>, foldhash::fast::RandomState> =
-            HashMap::with_capacity_and_hasher(order.len(), Default::default());
-        let mut withdrawn = 0usize;
-        let mut kept: Option<(String, Timestamp, bool)> = None;
-        for i in order {
-            let l = &mut c.loaded[i as usize];
-            let (Some(peek), Some(stored)) = (l.peek.take(), l.stored.take()) else {
-                continue;
+    fn assemble(c: Collected, archives: Vec<Vec<u8>>) -> AdvisoryDb {
+        let (mut loaded, mut warnings) = c.into_loads();
+        // One sort serves the de-duplication and the snapshot digest: the valid records by
+        // ID, then newest `modified` first, then the one still in force (a withdrawal must be
+        // newer to win), then the lowest content hash for determinism.
+        let mut order: Vec<u32> = (0..loaded.len() as u32)
+            .filter(|i| loaded.get(*i).peek.is_some())
+            .collect();
+        {
+            let key = |i: &u32| {
+                let l = loaded.get(*i);
+                l.peek.as_ref().map(|p| {
+                    (
+                        p.id.as_str(),
+                        std::cmp::Reverse(p.modified),
+                        p.withdrawn,
+                        &l.sha256,
+                    )
+                })
             };
-            let source = std::mem::take(&mut l.source);
-            if let Some((id, modified, kept_withdrawn)) = &kept
-                && *id == peek.id
-            {
-                c.warnings.push(Warning {
-                        source: source.into_string(),
-                        id: Some(peek.id),
-                        kind: WarningKind::DuplicateId,
-                        message: format!(
-                            "a record with this id modified {modified}{} takes precedence; this one (modified {}) is ignored",
-                            if *kept_withdrawn { " (withdrawn)" } else { "" },
-                            peek.modified
-                        ),
-                    });
-                continue;
-            }
-            kept = Some((peek.id.clone(), peek.modified, peek.withdrawn));
-            if peek.withdrawn {
-                withdrawn += 1;
-                continue;
-            }
-            let n = entries.len() as u32;
-            for k in peek.keys {
-                index.entry(k).or_default().push(n);
-            }
-            entries.push(Entry {
-                id: peek.id,
-                source,
-                stored,
-                parsed: OnceLock::new(),
-            });
+            order.par_sort_unstable_by(|x, y| key(x).cmp(&key(y)));
         }
-        c.warnings
-            .sort_by(|a, b| a.source.cmp(&b.source).then(a.kind.cmp(&b.kind)));
+        // The digest's lines are rendered (in parallel) before the records are moved into
+        // the entries; hashing them then runs beside the serial index build.
+        let lines = snapshot_lines(&loaded, &order);
+        let (digest, (entries, index, withdrawn, last_modified)) = rayon::join(
+            || {
+                let mut h = Sha256::new();
+                for part in &lines {
+                    h.update(part);
+                }
+                Digest::from_sha256_bytes(h.finalize().into())
+            },
+            || build_index(&mut loaded, &order, &mut warnings),
+        );
+        drop(lines);
+        drop(loaded);
+        warnings.sort_by(|a, b| a.source.cmp(&b.source).then(a.kind.cmp(&b.kind)));
         AdvisoryDb {
             snapshot: Snapshot {
                 digest,
@@ -419,7 +492,7 @@ impl AdvisoryDb {
             entries,
             archives,
             index,
-            load_warnings: c.warnings,
+            load_warnings: warnings,
             parse_warnings: Mutex::new(Vec::new()),
             withdrawn,
         }
@@ -448,7 +521,7 @@ impl AdvisoryDb {
                         if !w.is_empty() {
                             self.late_warnings(w);
                         }
-                        Some(a)
+                        Some(Box::new(a))
                     }
                     Err(Rejection::Invalid(w)) => {
                         self.late_warning(w);
@@ -457,7 +530,7 @@ impl AdvisoryDb {
                     Err(Rejection::Withdrawn(_)) => None,
                 }
             })
-            .as_ref()
+            .as_deref()
     }
 
     fn late_warning(&self, w: Warning) {
@@ -566,8 +639,9 @@ impl AdvisoryDb {
         &'a self,
         key: &'a PackageKey,
     ) -> impl Iterator<Item = (&'a Advisory, &'a AffectedPackage)> + 'a {
-        self.index
+        self.index[shard(key)]
             .get(key)
+            .map(Postings::as_slice)
             .into_iter()
             .flatten()
             .filter_map(|i| self.advisory(*i))
@@ -579,42 +653,196 @@ impl AdvisoryDb {
             })
     }
 
+    /// Parses (in parallel) the records indexed under `keys` that are not parsed yet, as
+    /// [`AdvisoryDb::candidates`] would one by one.
+    pub(crate) fn prefetch<'a>(&self, keys: impl Iterator<Item = &'a PackageKey>) {
+        let mut wanted: Vec<u32> = keys
+            .filter_map(|k| self.index[shard(k)].get(k))
+            .flat_map(|p| p.as_slice().iter().copied())
+            .filter(|i| self.entries[*i as usize].parsed.get().is_none())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted.par_iter().for_each(|i| {
+            self.advisory(*i);
+        });
+    }
+
     /// Number of distinct package keys in the index.
     pub fn indexed_packages(&self) -> usize {
-        self.index.len()
+        self.index.iter().map(HashMap::len).sum()
     }
 }
 
-/// [`Snapshot::digest`]: SHA-256 over the lines `ID \t MODIFIED \t hex(SHA-256) \n` of every
-/// record read, in (ID, time, hash) order; an invalid record (no ID, no time) sorts first.
-fn snapshot_digest(loaded: &[Loaded]) -> Digest {
-    let mut lines: Vec<(&str, Option<Timestamp>, &[u8; 32])> = loaded
-        .iter()
-        .map(|l| match &l.peek {
-            Some(p) => (p.id.as_str(), Some(p.modified), &l.sha256),
-            None => ("", None, &l.sha256),
-        })
-        .collect();
-    lines.par_sort_unstable();
-    let mut h = Sha256::new();
-    let mut line = String::new();
-    for (id, modified, sha) in &lines {
-        use std::fmt::Write as _;
-        line.clear();
-        line.push_str(id);
-        line.push('\t');
-        if let Some(m) = modified {
-            let _ = write!(line, "{m}");
+/// The package index of [`AdvisoryDb`] and its entries, from the records in `order` (the
+/// de-duplication order of [`AdvisoryDb::assemble`]): one record per ID, withdrawn ones
+/// counted and left out. Moves the kept records' fields out of `loaded`. The entries are
+/// built in one pass; the two halves of the index then side by side.
+#[allow(clippy::type_complexity)]
+fn build_index(
+    loaded: &mut Loads,
+    order: &[u32],
+    warnings: &mut Vec<Warning>,
+) -> (Vec<Entry>, [PackageIndex; 2], usize, Option<Timestamp>) {
+    // Entries are pushed in ID order, so `get` is a binary search and needs no map.
+    let mut entries: Vec<Entry> = Vec::with_capacity(order.len());
+    let mut keys: [Vec<(PackageKey, u32)>; 2] = [
+        Vec::with_capacity(order.len() / 2 + 1024),
+        Vec::with_capacity(order.len() / 2 + 1024),
+    ];
+    let mut withdrawn = 0usize;
+    let mut last_modified: Option<Timestamp> = None;
+    // Whether each record repeats the ID of the one before it (decided before any is moved).
+    let repeats: Vec<bool> = {
+        let id = |i: u32| loaded.get(i).peek.as_ref().map(|p| p.id.as_str());
+        (0..order.len())
+            .into_par_iter()
+            .map(|k| k > 0 && id(order[k]) == id(order[k - 1]))
+            .collect()
+    };
+    // The record kept for the current ID: its time and withdrawal, for duplicates' warnings.
+    let mut kept: Option<(Timestamp, bool)> = None;
+    for (&i, repeat) in order.iter().zip(repeats) {
+        let l = loaded.get_mut(i);
+        let (Some(peek), Some(stored)) = (l.peek.take(), l.stored.take()) else {
+            continue;
+        };
+        last_modified = last_modified.max(Some(peek.modified));
+        let source = std::mem::take(&mut l.source);
+        if let (true, Some((modified, kept_withdrawn))) = (repeat, kept) {
+            warnings.push(Warning {
+                source: source.into_string(),
+                id: Some(peek.id),
+                kind: WarningKind::DuplicateId,
+                message: format!(
+                    "a record with this id modified {modified}{} takes precedence; this one (modified {}) is ignored",
+                    if kept_withdrawn { " (withdrawn)" } else { "" },
+                    peek.modified
+                ),
+            });
+            continue;
         }
-        line.push('\t');
+        kept = Some((peek.modified, peek.withdrawn));
+        if peek.withdrawn {
+            withdrawn += 1;
+            continue;
+        }
+        let n = entries.len() as u32;
+        for key in peek.keys {
+            keys[shard(&key)].push((key, n));
+        }
+        entries.push(Entry {
+            id: peek.id,
+            source,
+            stored,
+            parsed: OnceLock::new(),
+        });
+    }
+    let [k0, k1] = keys;
+    let build = |keys: Vec<(PackageKey, u32)>| {
+        let mut index: PackageIndex =
+            HashMap::with_capacity_and_hasher(keys.len(), Default::default());
+        for (key, n) in keys {
+            match index.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().push(n),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Postings::One(n));
+                }
+            }
+        }
+        index
+    };
+    let (a, b) = rayon::join(|| build(k0), || build(k1));
+    (entries, [a, b], withdrawn, last_modified)
+}
+
+/// [`Snapshot::digest`]'s input, in parts to hash in order: the lines
+/// `ID \t MODIFIED \t hex(SHA-256) \n` of every record read, in (ID, time, hash) order; an
+/// invalid record (no ID, no time) sorts first. `order` holds the valid records sorted by ID
+/// (then newest first, as de-duplication wants): only records sharing an ID need re-sorting
+/// by (time, hash), so the parts are rendered in parallel, each from whole ID groups.
+fn snapshot_lines(loaded: &Loads, order: &[u32]) -> Vec<Vec<u8>> {
+    fn line(out: &mut Vec<u8>, id: &str, modified: Option<Timestamp>, sha: &[u8; 32]) {
+        use std::io::Write as _;
+        out.extend_from_slice(id.as_bytes());
+        out.push(b'\t');
+        if let Some(m) = modified {
+            let _ = write!(out, "{m}");
+        }
+        out.push(b'\t');
         let mut hex = [0u8; 64];
         if hex::encode_to_slice(sha, &mut hex).is_ok() {
-            line.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+            out.extend_from_slice(&hex);
         }
-        line.push('\n');
-        h.update(line.as_bytes());
+        out.push(b'\n');
     }
-    Digest::from_sha256_bytes(h.finalize().into())
+    let peek = |i: u32| {
+        let l = loaded.get(i);
+        l.peek
+            .as_ref()
+            .map(|p| (p.id.as_str(), p.modified, &l.sha256))
+    };
+    let mut invalid: Vec<&[u8; 32]> = loaded
+        .iter()
+        .filter(|l| l.peek.is_none())
+        .map(|l| &l.sha256)
+        .collect();
+    invalid.sort_unstable();
+    let mut first = Vec::with_capacity(invalid.len() * 68);
+    for sha in invalid {
+        line(&mut first, "", None, sha);
+    }
+    // Part boundaries, moved forward to the start of an ID group.
+    const PART: usize = 8192;
+    let id_at = |k: usize| peek(order[k]).map(|p| p.0);
+    let mut bounds = vec![0usize];
+    for k in 1..order.len().div_ceil(PART) {
+        let mut b = (k * PART).max(bounds[bounds.len() - 1]);
+        while b < order.len() && b > 0 && id_at(b) == id_at(b - 1) {
+            b += 1;
+        }
+        if b < order.len() && b > bounds[bounds.len() - 1] {
+            bounds.push(b);
+        }
+    }
+    bounds.push(order.len());
+    let mut parts: Vec<Vec<u8>> = bounds
+        .par_windows(2)
+        .map(|w| {
+            let run = &order[w[0]..w[1]];
+            let mut out = Vec::with_capacity(run.len() * 112);
+            let mut group: Vec<(Timestamp, &[u8; 32])> = Vec::new();
+            let mut k = 0;
+            while k < run.len() {
+                let Some((id, modified, sha)) = peek(run[k]) else {
+                    k += 1;
+                    continue;
+                };
+                let mut end = k + 1;
+                while end < run.len() && peek(run[end]).map(|p| p.0) == Some(id) {
+                    end += 1;
+                }
+                if end == k + 1 {
+                    line(&mut out, id, Some(modified), sha);
+                } else {
+                    group.clear();
+                    group.extend(
+                        run[k..end]
+                            .iter()
+                            .filter_map(|i| peek(*i).map(|p| (p.1, p.2))),
+                    );
+                    group.sort_unstable();
+                    for (m, sha) in &group {
+                        line(&mut out, id, Some(*m), sha);
+                    }
+                }
+                k = end;
+            }
+            out
+        })
+        .collect();
+    parts.insert(0, first);
+    parts
 }
 
 /// Reads a whole file with one positioned read per 8 MiB chunk, the chunks in parallel: an
@@ -777,23 +1005,29 @@ fn read_zip(
         });
     }
     let name = path.display().to_string();
-    let chunks: Vec<Collected> = (0..archive.len())
+    // Fixed runs of entries, one reader state and one output vector (sized for the run) per
+    // run: rayon's adaptive splitting of a `fold` would create a decoder state, and grow a
+    // vector from empty, once per split.
+    const RUN: usize = 1024;
+    let n = archive.len();
+    let chunks: Vec<Collected> = (0..n.div_ceil(RUN))
         .into_par_iter()
-        .fold(
-            || (archive.clone(), Inflater::new(), Collected::new()),
-            |(mut ar, mut inf, mut c), i| {
-                if !budget.exceeded.load(AtomicOrdering::Relaxed) {
-                    read_zip_entry(&mut ar, &bytes, i, number, &name, budget, &mut inf, &mut c);
+        .map(|k| {
+            let entries = k * RUN..((k + 1) * RUN).min(n);
+            let mut ar = archive.clone();
+            let mut inf = Inflater::new();
+            let mut c = Collected::with_capacity(entries.len());
+            for i in entries {
+                if budget.exceeded.load(AtomicOrdering::Relaxed) {
+                    break;
                 }
-                (ar, inf, c)
-            },
-        )
-        .map(|(_, _, c)| c)
+                read_zip_entry(&mut ar, &bytes, i, number, &name, budget, &mut inf, &mut c);
+            }
+            c
+        })
         .collect();
     let mut collected = Collected::new();
-    collected
-        .loaded
-        .reserve(chunks.iter().map(|c| c.loaded.len()).sum());
+    collected.parts.reserve(chunks.len());
     for c in chunks {
         collected.absorb(c);
     }
@@ -978,5 +1212,76 @@ fn read_zip_entry(
             size,
             deflated: method == zip::CompressionMethod::Deflated,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The snapshot digest as first defined: every record's line, sorted as a whole.
+    fn reference_digest(records: &[(String, Vec<u8>)]) -> Digest {
+        let mut lines: Vec<(String, Option<Timestamp>, [u8; 32])> = records
+            .iter()
+            .map(|(source, bytes)| {
+                let sha: [u8; 32] = Sha256::digest(bytes).into();
+                match peek_record(bytes, source) {
+                    Ok(p) => (p.id, Some(p.modified), sha),
+                    Err(_) => (String::new(), None, sha),
+                }
+            })
+            .collect();
+        lines.sort();
+        let mut h = Sha256::new();
+        for (id, modified, sha) in &lines {
+            let m = modified.map(|m| m.to_string()).unwrap_or_default();
+            h.update(format!("{id}\t{m}\t{}\n", hex::encode(sha)).as_bytes());
+        }
+        Digest::from_sha256_bytes(h.finalize().into())
+    }
+
+    fn rec(id: &str, modified: &str, extra: &str) -> Vec<u8> {
+        format!(r#"{{"id":"{id}","modified":"{modified}"{extra},"affected":[{{"package":{{"ecosystem":"PyPI","name":"p-{id}"}}}}]}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn snapshot_digest_matches_its_definition() {
+        let mut records = Vec::new();
+        // Many IDs (several parts), duplicates with older, newer and equal times, withdrawn
+        // copies, and invalid records.
+        for i in 0..20_000u32 {
+            let id = format!("X-{:05}", (i * 7919) % 20_000);
+            let m = format!("2024-01-{:02}T00:00:00Z", i % 27 + 1);
+            records.push((format!("r{i}.json"), rec(&id, &m, "")));
+            if i % 97 == 0 {
+                records.push((format!("d{i}.json"), rec(&id, "2023-05-05T00:00:00Z", "")));
+                records.push((format!("e{i}.json"), rec(&id, &m, r#","summary":"other""#)));
+                records.push((
+                    format!("w{i}.json"),
+                    rec(&id, &m, r#","withdrawn":"2024-02-01T00:00:00Z""#),
+                ));
+            }
+            if i % 501 == 0 {
+                records.push((format!("bad{i}.json"), format!("{{\"id\":{i}").into_bytes()));
+                records.push((
+                    format!("nomod{i}.json"),
+                    format!(r#"{{"id":"Y-{i}"}}"#).into_bytes(),
+                ));
+            }
+        }
+        let expected = reference_digest(&records);
+        let db = AdvisoryDb::from_records(records.clone());
+        assert_eq!(db.snapshot().digest, expected);
+        records.reverse();
+        assert_eq!(
+            AdvisoryDb::from_records(records).snapshot().digest,
+            expected
+        );
+        let few = vec![("a".to_owned(), rec("A-1", "2024-01-01T00:00:00Z", ""))];
+        assert_eq!(
+            AdvisoryDb::from_records(few.clone()).snapshot().digest,
+            reference_digest(&few)
+        );
     }
 }

@@ -535,12 +535,25 @@ impl AdvisoryDb {
     /// Scans a list of components (the ledger's stored components, or a subset).
     pub fn scan_components(&self, components: &[Component], distro: Option<&Distro>) -> ScanReport {
         let mut report = ScanReport::default();
-        for c in components {
-            if !is_package(&c.kind) && c.purl.is_none() {
+        let targets: Vec<Option<Result<Target, UnevaluatedReason>>> = components
+            .iter()
+            .map(|c| (is_package(&c.kind) || c.purl.is_some()).then(|| target(c, distro)))
+            .collect();
+        // The candidate records are parsed on first use: parse them all side by side first,
+        // so that the walk below finds them ready.
+        self.prefetch(
+            targets
+                .iter()
+                .flatten()
+                .filter_map(|t| t.as_ref().ok())
+                .flat_map(|t| t.keys.iter()),
+        );
+        for (c, t) in components.iter().zip(targets) {
+            let Some(t) = t else {
                 report.not_packages += 1;
                 continue;
-            }
-            let t = match target(c, distro) {
+            };
+            let t = match t {
                 Ok(t) => t,
                 Err(reason) => {
                     report.unevaluated.push(UnevaluatedComponent {

@@ -488,8 +488,10 @@ pub(crate) fn peek_record(bytes: &[u8], source: &str) -> Result<Peek, Warning> {
         Some(w) => ts("withdrawn", w).map(|_| true)?,
         None => false,
     };
-    let mut keys = Vec::new();
-    for (ai, a) in light.affected.unwrap_or_default().into_iter().enumerate() {
+    let affected = light.affected.unwrap_or_default();
+    // Sized up front: a growing Vec would reserve four keys for the usual one.
+    let mut keys = Vec::with_capacity(affected.len());
+    for (ai, a) in affected.into_iter().enumerate() {
         check_ranges(ai, a.ranges.as_deref().unwrap_or_default())
             .map_err(|m| warn(Some(id.clone()), WarningKind::SchemaViolation, m))?;
         let Some(p) = a.package else { continue };
@@ -532,45 +534,48 @@ pub(crate) fn peek_record(bytes: &[u8], source: &str) -> Result<Peek, Warning> {
 /// `last_affected`, and for `GIT` a `repo` and full commit hashes.
 fn check_ranges(ai: usize, ranges: &[WireRange<'_>]) -> Result<(), String> {
     for (ri, r) in ranges.iter().enumerate() {
-        let at = format!("affected[{ai}].ranges[{ri}]");
+        // Every record of a database passes here: the location is only formatted for an error.
+        let at = || format!("affected[{ai}].ranges[{ri}]");
         if !matches!(&*r.kind, "ECOSYSTEM" | "SEMVER" | "GIT") {
             return Err(format!(
-                "{at}.type {:?} is not ECOSYSTEM, SEMVER or GIT",
+                "{}.type {:?} is not ECOSYSTEM, SEMVER or GIT",
+                at(),
                 r.kind
             ));
         }
         if r.events.is_empty() {
-            return Err(format!("{at}.events is empty"));
+            return Err(format!("{}.events is empty", at()));
         }
         let (mut has_introduced, mut has_fixed, mut has_last) = (false, false, false);
         for (ei, e) in r.events.iter().enumerate() {
-            let set: Vec<&Cow<'_, str>> = [&e.introduced, &e.fixed, &e.last_affected, &e.limit]
+            let mut set = [&e.introduced, &e.fixed, &e.last_affected, &e.limit]
                 .into_iter()
-                .flatten()
-                .collect();
-            if set.len() != 1 {
+                .flatten();
+            let (Some(only), None) = (set.next(), set.next()) else {
                 return Err(format!(
-                    "{at}.events[{ei}] must hold exactly one of introduced, fixed, last_affected, limit"
+                    "{}.events[{ei}] must hold exactly one of introduced, fixed, last_affected, limit",
+                    at()
                 ));
-            }
+            };
             has_introduced |= e.introduced.is_some();
             has_fixed |= e.fixed.is_some();
             has_last |= e.last_affected.is_some();
-            if r.kind == "GIT" && !is_commit(set[0]) {
+            if r.kind == "GIT" && !is_commit(only) {
                 return Err(format!(
-                    "{at}.events[{ei}] {:?} is not a full-length commit hash",
-                    set[0]
+                    "{}.events[{ei}] {:?} is not a full-length commit hash",
+                    at(),
+                    only
                 ));
             }
         }
         if !has_introduced {
-            return Err(format!("{at}.events has no introduced event"));
+            return Err(format!("{}.events has no introduced event", at()));
         }
         if has_fixed && has_last {
-            return Err(format!("{at} mixes fixed and last_affected events"));
+            return Err(format!("{} mixes fixed and last_affected events", at()));
         }
         if r.kind == "GIT" && r.repo.is_none() {
-            return Err(format!("{at} is a GIT range without a repo"));
+            return Err(format!("{} is a GIT range without a repo", at()));
         }
     }
     Ok(())
