@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use custody_types::{DiffId, Digest};
 
@@ -350,8 +351,11 @@ impl LayerVisitor for MetadataOnly {
 pub struct LayerEntry<T> {
     /// The entry's metadata.
     pub entry: Entry,
-    /// The visitor's payload, if it kept one.
-    pub payload: Option<T>,
+    /// The visitor's payload, if it kept one. Shared (an [`Arc`]) because the image view
+    /// keeps it as it is, and allocated in the layer's own task: an entry stays a few words
+    /// long however large the payload type, so the entry list of a 30,000-file layer grows
+    /// without copying parsed records around.
+    pub payload: Option<Arc<T>>,
 }
 
 /// A fully read and verified layer: its entries in tar order with the visitor's payloads.

@@ -421,7 +421,7 @@ impl Image {
     ) -> Result<Vec<LayerContents<V::Payload>>, OciError>
     where
         V: LayerVisitor,
-        V::Payload: Send,
+        V::Payload: Send + Sync,
         F: Fn(usize) -> V + Sync,
     {
         let mut read: Vec<(usize, LayerContents<V::Payload>)> = self

@@ -864,7 +864,7 @@ fn parse<S: Source, V: LayerVisitor>(
             };
             entries_out.push(LayerEntry {
                 entry: meta,
-                payload,
+                payload: payload.map(std::sync::Arc::new),
             });
         }
     }

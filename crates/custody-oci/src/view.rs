@@ -32,11 +32,11 @@ impl<T> Clone for ViewNode<T> {
 
 impl<T> ViewNode<T> {
     /// A node for a file or directory written by layer `layer` (a directory keeps no payload).
-    fn new(entry: Entry, layer: usize, payload: Option<T>) -> Self {
+    fn new(entry: Entry, layer: usize, payload: Option<Arc<T>>) -> Self {
         let payload = if entry.kind == EntryKind::Dir {
             None
         } else {
-            payload.map(Arc::new)
+            payload
         };
         ViewNode {
             entry,
@@ -321,7 +321,7 @@ impl<T> ImageView<T> {
                             entry,
                             layer: l,
                             hardlink_of: None,
-                            payload: item.payload.map(Arc::new),
+                            payload: item.payload,
                         },
                     };
                     node.entry.path.clone_from(&target);
@@ -721,7 +721,7 @@ mod tests {
     fn f(path: &str, payload: &str) -> LayerEntry<String> {
         LayerEntry {
             entry: e(path, EntryKind::File),
-            payload: Some(payload.to_owned()),
+            payload: Some(Arc::new(payload.to_owned())),
         }
     }
 

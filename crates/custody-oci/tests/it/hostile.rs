@@ -678,7 +678,7 @@ fn peek_then_read_all_returns_the_whole_file_and_partial_reads_do_not_desync() {
     let p: Vec<&[u8]> = contents
         .entries()
         .iter()
-        .map(|e| e.payload.as_deref().unwrap())
+        .map(|e| e.payload.as_deref().unwrap().as_slice())
         .collect();
     assert_eq!(p[0], &big[..1000]);
     assert_eq!(p[1], b"\x7fELF rest of b");
