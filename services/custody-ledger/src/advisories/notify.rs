@@ -312,7 +312,9 @@ pub struct NoticeTotals {
     pub images: usize,
     /// Newly affected (advisory, image) pairs.
     pub pairs: usize,
-    /// Images listed below.
+    /// Images listed below, each with all its findings: the first by digest, up to 200
+    /// images and 500 findings per message (at least one image), so a message stays small
+    /// however many images an import reaches.
     pub listed_images: usize,
     /// Whether images were left out (see `custody query --advisories-since`).
     pub truncated: bool,
