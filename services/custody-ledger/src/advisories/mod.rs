@@ -442,6 +442,9 @@ type KeyFinding<'a> = (&'a str, Option<(u32, i64)>, usize, i64);
 /// purl, installed version.
 type InstalledRow = (i64, String, String, String, String, String, String);
 
+/// This import's affected hit on a key: advisory, fixed version, severity.
+type HitOn<'a> = (&'a str, &'a Option<String>, &'a custody_vuln::Severity);
+
 /// Most keys per fleet query (bound as one JSON parameter).
 const KEYS_PER_QUERY: usize = 2000;
 /// Most findings listed in one owner's message (whole images; the totals count everything).
@@ -618,8 +621,7 @@ async fn write_import(
         let mut keys: Vec<Tuple> = Vec::new();
         let mut affected_by: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         // key -> this import's affected hits on it: (advisory, fixed, severity)
-        let mut hits_on: HashMap<usize, Vec<(&str, &Option<String>, &custody_vuln::Severity)>> =
-            HashMap::new();
+        let mut hits_on: HashMap<usize, Vec<HitOn<'_>>> = HashMap::new();
         for (id, t, o) in &hit_rows {
             if let Outcome::Affected { fixed, severity } = o {
                 let n = number(&mut key_no, &mut keys, (*t).clone());
@@ -750,8 +752,7 @@ async fn write_import(
         per_image.sort_unstable();
         out.images = per_image.len();
 
-        if out.pairs > 0 {
-            if notify.enabled() {
+        if out.pairs > 0 && notify.enabled() {
                 let mut owner_rows: Vec<(String, String)> = Vec::new();
                 for chunk in per_image.chunks(LIST_ITEMS) {
                     let sql = format!(
@@ -939,7 +940,6 @@ async fn write_import(
                 }
                 out.notifications = rows.len();
             }
-        }
         tx.commit().await?;
     });
     Ok(out)
