@@ -125,19 +125,8 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
-/// so a reader never sees a partial document and a failure leaves no file behind.
+/// so a reader never sees a partial document and a failure leaves no file behind (a device
+/// such as `/dev/null` is written in place).
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    crate::verify::write_atomic(path, bytes)
 }

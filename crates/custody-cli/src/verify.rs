@@ -173,8 +173,23 @@ fn read_state(path: &Path) -> anyhow::Result<Option<TrustedCheckpoint>> {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, renamed.
+/// A path that names a device, FIFO or socket (`-o /dev/null`, `-o /dev/stdout`) is written in
+/// place instead: renaming a file over it would replace the device node itself (a regular
+/// `/dev/null` then hands whatever was written to every later reader of it).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        out.write_all(bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
+        return Ok(());
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -297,4 +312,19 @@ fn evidence(
         sboms: !policy.rules().config.forbidden_packages.is_empty(),
     };
     collect_from_ledger(&ledger, digest, &options).context("collecting evidence from the ledger")
+}
+
+#[cfg(test)]
+mod write_tests {
+    use std::os::unix::fs::FileTypeExt as _;
+
+    #[test]
+    fn a_device_is_written_in_place_not_replaced() {
+        super::write_atomic(std::path::Path::new("/dev/null"), b"a document").unwrap();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert!(
+            meta.file_type().is_char_device(),
+            "/dev/null is still a device"
+        );
+    }
 }
