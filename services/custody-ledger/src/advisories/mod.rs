@@ -975,7 +975,10 @@ fn owner_groups<'a>(
     groups
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one message per owner needs the import, its plan and report, the owners and the listing"
+)]
 fn build_notices(
     origin: &str,
     import_id: i64,
