@@ -975,10 +975,6 @@ fn owner_groups<'a>(
     groups
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one message per owner needs the import, its plan and report, the owners and the listing"
-)]
 fn build_notices(
     origin: &str,
     import_id: i64,
