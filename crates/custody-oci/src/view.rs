@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, btree_map};
 use std::sync::Arc;
 
-use crate::entry::{Entry, EntryKind, LayerContents, Warning, push_warning};
+use crate::entry::{Entry, EntryKind, LayerContents, LayerEntry, Warning, push_warning};
 use crate::error::OciError;
 use crate::path;
 
@@ -116,6 +116,91 @@ pub const MAX_RESOLVE_STEPS: usize = 8192;
 const RESOLVE_BUDGET_BASE: u64 = 64 << 20;
 const RESOLVE_BUDGET_PER_PATH_BYTE: u64 = 64;
 
+/// Deepest parent directory, in components, of an entry [`ImageView::bulk_load`] takes:
+/// resolving it costs at most this many lookups, each charged at most the path's length,
+/// which stays inside the per-path-byte resolution budget and far below
+/// [`MAX_RESOLVE_STEPS`]; so entry-by-entry application could not have refused it either.
+const BULK_MAX_DEPTH: usize = 64;
+
+/// The number of components of `path` when it is normalised (no empty, `.` or `..`
+/// components, no leading or trailing `/`), else `None`.
+fn normal_depth(path: &str) -> Option<usize> {
+    let mut depth = 0;
+    for c in path.split('/') {
+        if c.is_empty() || c == "." || c == ".." {
+            return None;
+        }
+        depth += 1;
+    }
+    Some(depth)
+}
+
+/// The order of `entries` by path (root entries left out) when applying them to an empty view
+/// places every entry at its own path, so the view can be built from them sorted
+/// ([`ImageView::bulk_load`]); `None` when it does not. That holds when the layer
+/// has no whiteouts, no path twice, normalised paths no deeper than [`BULK_MAX_DEPTH`], no
+/// entry or hard-link target under one of its own symlinks, and every hard link's target
+/// earlier in the layer. Layers written from a real filesystem, as image builders write
+/// them, all qualify; anything else takes the entry-by-entry path.
+fn bulk_order<T>(entries: &[LayerEntry<T>]) -> Option<Vec<usize>> {
+    let mut paths: Vec<(&str, usize)> = Vec::with_capacity(entries.len());
+    let mut symlinks: Vec<&str> = Vec::new();
+    let mut links: Vec<(&str, usize)> = Vec::new();
+    let mut link_bytes: u64 = 0;
+    for (i, e) in entries.iter().enumerate() {
+        let p = e.entry.path.as_str();
+        match &e.entry.kind {
+            EntryKind::Whiteout | EntryKind::OpaqueWhiteout => return None,
+            EntryKind::Symlink { .. } => symlinks.push(p),
+            EntryKind::HardLink { target } => {
+                if normal_depth(target).is_none_or(|d| d > BULK_MAX_DEPTH) {
+                    return None;
+                }
+                link_bytes += target.len() as u64;
+                links.push((target, i));
+            }
+            _ => {}
+        }
+        if p.is_empty() {
+            continue; // the root directory, which applying skips
+        }
+        if normal_depth(p).is_none_or(|d| d > BULK_MAX_DEPTH) {
+            return None;
+        }
+        paths.push((p, i));
+    }
+    // Resolving hard-link targets is charged to the budget's base, not to entry paths.
+    if link_bytes.saturating_mul(BULK_MAX_DEPTH as u64) > RESOLVE_BUDGET_BASE {
+        return None;
+    }
+    // Stable and run-aware: tar order, a directory walk, is nearly sorted already.
+    paths.sort_by(|a, b| a.0.cmp(b.0));
+    if paths.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    // Nothing under a symlink: the paths starting with `link/` are one run in sorted order,
+    // so the first path not below `link/` tells.
+    let under = |dir: &str, sorted: &[(&str, usize)]| {
+        let prefix = format!("{dir}/");
+        let at = sorted.partition_point(|(p, _)| *p < prefix.as_str());
+        sorted.get(at).is_some_and(|(p, _)| p.starts_with(&prefix))
+    };
+    if symlinks.iter().any(|s| under(s, &paths)) {
+        return None;
+    }
+    links.sort_by(|a, b| a.0.cmp(b.0));
+    if symlinks.iter().any(|s| under(s, &links)) {
+        return None;
+    }
+    // Every hard link's target is an entry written before it.
+    let linked = links.iter().all(|&(target, at)| {
+        paths
+            .binary_search_by(|(p, _)| (*p).cmp(target))
+            .is_ok_and(|found| paths[found].1 < at)
+    });
+    linked.then(|| paths.into_iter().map(|(_, i)| i).collect())
+}
+
 /// Per-apply state: the layer, what is left of its resolution budget, and the parent
 /// directories resolved lately.
 struct ApplyCtx {
@@ -197,7 +282,62 @@ impl<T> ImageView<T> {
     /// view afterwards: the view ends up exactly the same, without copying every path of the
     /// layer into a [`LayerChanges`] nobody reads.
     pub fn apply_untracked(&mut self, layer: LayerContents<T>) -> Result<(), OciError> {
+        if self.nodes.is_empty()
+            && layer.index == self.applied
+            && let Some(order) = bulk_order(&layer.entries)
+        {
+            self.bulk_load(layer, &order);
+            return Ok(());
+        }
         self.apply_layer(layer, false).map(|_| ())
+    }
+
+    /// Applies a layer to an empty view in one sorted build instead of entry by entry: what
+    /// an image's bottom layer, its largest as a rule, costs once every layer is read. Only
+    /// for layers [`bulk_order`] accepts, where placing each entry is the identity, so
+    /// the view ends up exactly as [`ImageView::apply_layer`] would leave it (the tests
+    /// compare the two).
+    fn bulk_load(&mut self, layer: LayerContents<T>, order: &[usize]) {
+        let l = layer.index;
+        let mut slots: Vec<Option<LayerEntry<T>>> = layer.entries.into_iter().map(Some).collect();
+        let mut links = Vec::new();
+        let mut nodes: Vec<(String, ViewNode<T>)> = Vec::with_capacity(order.len());
+        for &i in order {
+            let Some(item) = slots.get_mut(i).and_then(Option::take) else {
+                continue;
+            };
+            if matches!(item.entry.kind, EntryKind::HardLink { .. }) {
+                links.push((i, item.entry));
+                continue;
+            }
+            nodes.push((
+                item.entry.path.clone(),
+                ViewNode::new(item.entry, l, item.payload),
+            ));
+        }
+        // Already in order: collecting only checks that, then builds the tree bottom up.
+        self.nodes = nodes.into_iter().collect();
+        links.sort_unstable_by_key(|(i, _)| *i);
+        // Hard links in tar order, as apply_layer places them (each target precedes its link).
+        let mut ctx = ApplyCtx {
+            layer: l,
+            budget: RESOLVE_BUDGET_BASE,
+            memo: Vec::new(),
+        };
+        for (_, entry) in links {
+            let EntryKind::HardLink { target: link } = &entry.kind else {
+                continue;
+            };
+            let link = link.clone();
+            let path = entry.path.clone();
+            let mut node = self.hard_link(entry, &link, &mut ctx);
+            node.entry.path.clone_from(&path);
+            self.nodes.insert(path, node);
+        }
+        for w in layer.warnings {
+            push_warning(&mut self.warnings, w);
+        }
+        self.applied += 1;
     }
 
     fn apply_layer(

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::model::{Bom, Component, Ecosystem, License, Subject};
@@ -39,19 +40,70 @@ pub(crate) fn write(bom: &Bom, spec: SpecVersion) -> Vec<u8> {
         }),
     );
     let present: BTreeSet<&str> = bom.components.iter().map(|c| c.bom_ref.as_str()).collect();
-    doc.insert(
-        "components".into(),
-        Value::Array(bom.components.iter().map(|c| component(c, spec)).collect()),
-    );
+    // The components, the bulk of the document, are printed on every core and spliced in
+    // where this placeholder lands.
+    doc.insert("components".into(), json!(COMPONENTS_PLACEHOLDER));
     doc.insert(
         "dependencies".into(),
         dependencies(bom, &subject_ref, &present),
     );
+    let components: Vec<Vec<u8>> = bom
+        .components
+        .par_iter()
+        .map(|c| pretty_at_depth_two(&component(c, spec)))
+        .collect();
+    let draft = with_components(to_json(&Value::Object(doc)), &components);
     // serialNumber: derived from everything else, so identical content gets an identical
     // serial and any change gets a new one.
-    let draft = to_json(&Value::Object(doc));
     let serial = format!("urn:uuid:{}", content_uuid(&draft));
     with_serial(draft, &serial)
+}
+
+/// Stands in for the components array in the printed document until [`with_components`]
+/// puts it there. The NUL makes it a string no image or package supplies, and it is only
+/// looked for as the value of the top-level `components` key.
+const COMPONENTS_PLACEHOLDER: &str = "\u{0}custody:components";
+
+/// `value` pretty-printed as an element of a top-level array (four spaces in): serde_json
+/// prints it at depth zero, and pretty printing writes a raw newline only as layout (a
+/// newline inside a string is escaped), so indenting after every newline moves it.
+fn pretty_at_depth_two(value: &Value) -> Vec<u8> {
+    let flat = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let mut out = Vec::with_capacity(flat.len() + flat.len() / 8);
+    for (i, line) in flat.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\n    ");
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// The printed draft with the components array in place of [`COMPONENTS_PLACEHOLDER`],
+/// exactly as printing the document with the array in it would lay it out.
+fn with_components(draft: Vec<u8>, components: &[Vec<u8>]) -> Vec<u8> {
+    const KEY: &str = "\n  \"components\": ";
+    let placeholder = serde_json::to_string(COMPONENTS_PLACEHOLDER).unwrap_or_default();
+    let key = format!("{KEY}{placeholder}");
+    let Some(at) = memchr::memmem::find(&draft, key.as_bytes()) else {
+        return draft;
+    };
+    let value_at = at + KEY.len();
+    let total: usize = components.iter().map(|c| c.len() + 6).sum();
+    let mut out = Vec::with_capacity(draft.len() + total);
+    out.extend_from_slice(&draft[..value_at]);
+    if components.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        out.push(b'[');
+        for (i, c) in components.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+            out.extend_from_slice(c);
+        }
+        out.extend_from_slice(b"\n  ]");
+    }
+    out.extend_from_slice(&draft[at + key.len()..]);
+    out
 }
 
 /// The top-level `"serialNumber": ""` of the pretty-printed draft, filled in. Splicing the
