@@ -8,6 +8,7 @@ use std::sync::Arc;
 use custody_types::{DiffId, Digest};
 
 use crate::error::LayerError;
+use crate::layer::{Segment, SharedContent, SharedSource};
 
 /// What a tar entry is. Whiteouts are decoded from their `.wh.` file names here, so nothing
 /// downstream has to know the naming convention.
@@ -157,6 +158,12 @@ pub(crate) fn push_warning(warnings: &mut Vec<Warning>, w: Warning) {
 /// [`crate::Limits::max_capture_bytes`] through [`EntryContent::read_all`].
 pub struct EntryContent<'a> {
     inner: &'a mut dyn Read,
+    /// The stream beneath, when the content is one run of it that can be taken without
+    /// copying ([`EntryContent::read_shared`]).
+    shared: Option<&'a dyn SharedSource>,
+    /// Set once the content was taken from `shared`: the tar reader's view of this entry is
+    /// stale then, and nothing more may be read through it.
+    taken: bool,
     path: &'a str,
     size: u64,
     max_capture: u64,
@@ -170,8 +177,10 @@ pub struct EntryContent<'a> {
 impl<'a> EntryContent<'a> {
     /// `prefix` is an empty buffer the reader hands from one entry to the next (see
     /// [`EntryContent::into_prefix`]), so peeking at every file does not allocate each time.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         inner: &'a mut dyn Read,
+        shared: Option<&'a dyn SharedSource>,
         path: &'a str,
         size: u64,
         max_capture: u64,
@@ -182,6 +191,8 @@ impl<'a> EntryContent<'a> {
         debug_assert!(prefix.is_empty());
         EntryContent {
             inner,
+            shared,
+            taken: false,
             path,
             size,
             max_capture,
@@ -257,6 +268,40 @@ impl<'a> EntryContent<'a> {
         Ok(&buf[..size])
     }
 
+    /// The whole content without copying it where the layer stream allows (a plain file of
+    /// a layer being read): the decoded chunks it is in, held until the result is dropped.
+    /// For a parser that reads a few places of a large file, an ELF binary's headers and one
+    /// or two sections, this saves copying all of it. Otherwise (a sparse file, a reader
+    /// without a stream beneath) the content is read into memory. The same
+    /// [`crate::Limits::max_capture_bytes`] bound applies; only a peek may come before it.
+    pub fn read_shared(&mut self) -> Result<SharedContent, LayerError> {
+        if self.size > self.max_capture {
+            return Err(LayerError::Limit {
+                what: format!("file {:?} ({} bytes)", self.path, self.size),
+                limit: "max_capture_bytes",
+                max: self.max_capture,
+            });
+        }
+        let peeked = self.prefix.len() as u64;
+        let Some(shared) = self.shared.filter(|_| self.consumed == 0 && !self.taken) else {
+            return Ok(SharedContent::new(vec![Segment::Owned(self.read_all()?)]));
+        };
+        let rest = self.size.checked_sub(peeked).ok_or_else(|| {
+            LayerError::Tar(io::Error::other("peeked past the end of the file"))
+        })?;
+        let mut segments = Vec::new();
+        if peeked > 0 {
+            segments.push(Segment::Owned(self.prefix.clone()));
+        }
+        self.taken = true;
+        shared
+            .take_shared(rest, &mut segments)
+            .map_err(LayerError::Tar)?;
+        self.prefix_pos = self.prefix.len();
+        self.consumed = self.size;
+        Ok(SharedContent::new(segments))
+    }
+
     /// The peek buffer, emptied, for the next entry's content.
     pub(crate) fn into_prefix(self) -> Vec<u8> {
         let mut prefix = self.prefix;
@@ -283,6 +328,9 @@ impl<'a> EntryContent<'a> {
 
 impl Read for EntryContent<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.taken {
+            return Ok(0); // all of it went to read_shared
+        }
         if self.prefix_pos < self.prefix.len() {
             let n = (self.prefix.len() - self.prefix_pos).min(buf.len());
             buf[..n].copy_from_slice(&self.prefix[self.prefix_pos..self.prefix_pos + n]);

@@ -252,7 +252,11 @@ impl<R: Read> Read for Decoder<'_, R> {
 /// Chunk buffers kept for reuse once a layer is done with them: enough for the chunks in
 /// flight of two layers at once (one per core), so every layer after the first few reuses
 /// memory whose pages are already mapped instead of faulting in fresh zeroed pages.
-const POOL_KEEP: usize = 2 * (DEPTH + 2);
+const POOL_KEEP: usize = 2 * (DEPTH + 2) + RETAINED_KEEP;
+/// Chunks kept beyond those in flight: a binary taken whole ([`SharedContent`]) holds its
+/// chunks while it is parsed, and the decoding side meanwhile needs as many fresh ones; up to
+/// 8 MiB of them are reused rather than mapped and faulted in again for the next binary.
+const RETAINED_KEEP: usize = (8 << 20) / CHUNK;
 
 /// Spare chunk buffers, shared by every layer read in the process.
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
@@ -260,7 +264,7 @@ static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// A buffer of decoded bytes. The vector stays at full length (zeroed once, when first
 /// allocated) and `len` says how much of it holds data, so a reused chunk is never cleared
 /// again. Dropped chunks go back to [`POOL`] (up to [`POOL_KEEP`] of them).
-struct Chunk {
+pub(crate) struct Chunk {
     data: Vec<u8>,
     len: usize,
 }
@@ -554,19 +558,26 @@ type FailureSlot = Rc<RefCell<Option<LayerError>>>;
 /// The decoded tar stream as the tar parser reads it: chunks from a [`Source`], hashed whole
 /// for the DiffID as they arrive (when the blob is compressed; otherwise the blob digest is
 /// the DiffID). Skipping an entry's data moves through the chunks without copying them.
-struct Feed<S: Source> {
+///
+/// Shared (an `Rc<RefCell<..>>`, all on the parsing thread) between the tar parser, which
+/// owns a [`Feed`] handle, and the entry a visitor is looking at, which can take a file's
+/// bytes as the chunks they are in ([`EntryContent::read_shared`]) instead of copying them.
+struct FeedCore<S: Source> {
     source: S,
-    chunk: Option<Chunk>,
+    chunk: Option<Rc<Chunk>>,
     pos: usize,
     offset: u64,
     ended: bool,
     diff: Option<Sha256Hasher>,
     failure: FailureSlot,
+    /// Bytes taken out from under the tar parser since its last seek: its own count of the
+    /// stream position is behind by this much, so its next skip is shorter by this much.
+    ahead: u64,
 }
 
-impl<S: Source> Feed<S> {
-    fn new(source: S, compression: Compression, failure: FailureSlot) -> Feed<S> {
-        Feed {
+impl<S: Source> FeedCore<S> {
+    fn new(source: S, compression: Compression, failure: FailureSlot) -> FeedCore<S> {
+        FeedCore {
             source,
             chunk: None,
             pos: 0,
@@ -574,10 +585,12 @@ impl<S: Source> Feed<S> {
             ended: false,
             diff: (compression != Compression::None).then(Sha256Hasher::new),
             failure,
+            ahead: 0,
         }
     }
 
-    /// Makes sure the current chunk has unread bytes; `false` at the end of the stream.
+    /// Makes sure the current chunk has unread bytes; `false` at the end of the stream. A
+    /// spent chunk nobody else holds goes back to the decoding side for reuse.
     fn refill(&mut self) -> io::Result<bool> {
         loop {
             if let Some(c) = &self.chunk
@@ -588,12 +601,13 @@ impl<S: Source> Feed<S> {
             if self.ended {
                 return Ok(false);
             }
-            match self.source.next_chunk(self.chunk.take()) {
+            let spent = self.chunk.take().and_then(|c| Rc::try_unwrap(c).ok());
+            match self.source.next_chunk(spent) {
                 Ok(Some(c)) => {
                     if let Some(h) = &mut self.diff {
                         h.update(c.bytes());
                     }
-                    self.chunk = Some(c);
+                    self.chunk = Some(Rc::new(c));
                     self.pos = 0;
                 }
                 Ok(None) => {
@@ -633,9 +647,7 @@ impl<S: Source> Feed<S> {
         };
         Ok((produced, diff))
     }
-}
 
-impl<S: Source> Read for Feed<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() || !self.refill()? {
             return Ok(0);
@@ -649,22 +661,21 @@ impl<S: Source> Read for Feed<S> {
         self.offset += n as u64;
         Ok(n)
     }
-}
 
-/// Forward skips only: the tar parser seeks over the data of entries nobody read. The bytes
-/// are still decoded and hashed (the DiffID covers them); they are just not copied out.
-impl<S: Source> Seek for Feed<S> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+    /// Forward skips only: the tar parser seeks over the data of entries nobody read. The
+    /// bytes are still decoded and hashed (the DiffID covers them); they are just not
+    /// copied out.
+    fn skip(&mut self, delta: i64) -> io::Result<u64> {
         let backwards = || {
             io::Error::new(
                 io::ErrorKind::Unsupported,
                 "layer streams only skip forward",
             )
         };
-        let SeekFrom::Current(delta) = to else {
-            return Err(backwards());
-        };
-        let mut left = u64::try_from(delta).map_err(|_| backwards())?;
+        let delta = u64::try_from(delta).map_err(|_| backwards())?;
+        // What a visitor took out of the entry is already behind us.
+        let mut left = delta.checked_sub(self.ahead).ok_or_else(backwards)?;
+        self.ahead = 0;
         while left > 0 {
             if !self.refill()? {
                 return Err(io::Error::new(
@@ -680,6 +691,160 @@ impl<S: Source> Seek for Feed<S> {
             }
         }
         Ok(self.offset)
+    }
+}
+
+/// The tar parser's handle on the shared [`FeedCore`].
+struct Feed<S: Source>(Rc<RefCell<FeedCore<S>>>);
+
+impl<S: Source> Read for Feed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(buf)
+    }
+}
+
+impl<S: Source> Seek for Feed<S> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match to {
+            SeekFrom::Current(delta) => self.0.borrow_mut().skip(delta),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "layer streams only skip forward",
+            )),
+        }
+    }
+}
+
+impl<S: Source> SharedSource for RefCell<FeedCore<S>> {
+    fn take_shared(&self, mut len: u64, into: &mut Vec<Segment>) -> io::Result<()> {
+        let mut core = self.borrow_mut();
+        while len > 0 {
+            if !core.refill()? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the layer ends inside a file",
+                ));
+            }
+            let Some(c) = core.chunk.clone() else {
+                break;
+            };
+            let start = core.pos;
+            let n = ((c.len - start) as u64).min(len) as usize;
+            into.push(Segment::Chunk(c, start..start + n));
+            core.pos += n;
+            core.offset += n as u64;
+            core.ahead += n as u64;
+            len -= n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Takes a file's bytes out of the decoded stream as the chunks they are in, without copying
+/// them; see [`EntryContent::read_shared`].
+pub(crate) trait SharedSource {
+    /// Appends the next `len` bytes of the stream to `into`, behind the tar parser's back
+    /// (the stream remembers how far, and shortens the parser's next skip by that much).
+    fn take_shared(&self, len: u64, into: &mut Vec<Segment>) -> io::Result<()>;
+}
+
+/// A piece of a file taken out of the stream.
+pub(crate) enum Segment {
+    /// Bytes already copied out (what a visitor peeked at).
+    Owned(Vec<u8>),
+    /// A range of a decoded chunk, kept alive (out of reuse) while it is held.
+    Chunk(Rc<Chunk>, std::ops::Range<usize>),
+}
+
+impl Segment {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Segment::Owned(v) => v,
+            Segment::Chunk(c, range) => &c.data[range.clone()],
+        }
+    }
+}
+
+/// A file's content as the decoded chunks it arrived in, readable and seekable like a file:
+/// what [`EntryContent::read_shared`] returns, so a parser that looks at a few places of a
+/// large file (an ELF binary's headers and one or two sections) reads those places and never
+/// copies the rest. Holds the chunks (they are not reused until it is dropped), so it lives
+/// on the layer's parsing thread, inside the visitor, and is not `Send`.
+pub struct SharedContent {
+    segments: Vec<Segment>,
+    /// Offset of each segment's first byte.
+    starts: Vec<u64>,
+    len: u64,
+    pos: u64,
+}
+
+impl SharedContent {
+    pub(crate) fn new(segments: Vec<Segment>) -> SharedContent {
+        let mut starts = Vec::with_capacity(segments.len());
+        let mut len = 0u64;
+        for s in &segments {
+            starts.push(len);
+            len += s.bytes().len() as u64;
+        }
+        SharedContent {
+            segments,
+            starts,
+            len,
+            pos: 0,
+        }
+    }
+
+    /// The content's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the content is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl fmt::Debug for SharedContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedContent")
+            .field("len", &self.len)
+            .field("segments", &self.segments.len())
+            .finish()
+    }
+}
+
+impl Read for SharedContent {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || self.pos >= self.len {
+            return Ok(0);
+        }
+        // The last segment starting at or before `pos`.
+        let i = self.starts.partition_point(|&s| s <= self.pos) - 1;
+        let Some(segment) = self.segments.get(i) else {
+            return Ok(0);
+        };
+        let bytes = segment.bytes();
+        let from = (self.pos - self.starts[i]) as usize;
+        let n = (bytes.len() - from).min(buf.len());
+        buf[..n].copy_from_slice(&bytes[from..from + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SharedContent {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let target = target.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        self.pos = target;
+        Ok(target)
     }
 }
 
@@ -760,7 +925,7 @@ pub(crate) fn verify(ctx: &ReadContext<'_>) -> Result<LayerReport, LayerError> {
     let producer = Producer::open(ctx, open_blob(layer)?, layer.size, &mut warnings)?;
     let compression = producer.compression;
     let failure = FailureSlot::default();
-    let mut feed = Feed::new(producer, compression, failure.clone());
+    let mut feed = FeedCore::new(producer, compression, failure.clone());
     feed.drain().map_err(|e| take_failure(&failure, e))?;
     let (produced, diff) = feed.finish()?;
     report(ctx, produced, diff, compression)
@@ -808,7 +973,12 @@ fn parse<S: Source, V: LayerVisitor>(
 ) -> Result<(LayerContents<V::Payload>, LayerReport), LayerError> {
     let failure = FailureSlot::default();
     let stream_err = |e: io::Error| take_failure(&failure, e);
-    let mut archive = tar::Archive::new(Feed::new(source, compression, failure.clone()));
+    let core = Rc::new(RefCell::new(FeedCore::new(
+        source,
+        compression,
+        failure.clone(),
+    )));
+    let mut archive = tar::Archive::new(Feed(Rc::clone(&core)));
     let mut entries_out: Vec<LayerEntry<V::Payload>> = Vec::new();
     // The peek buffer, reused from one entry to the next.
     let mut prefix: Vec<u8> = Vec::new();
@@ -834,8 +1004,19 @@ fn parse<S: Source, V: LayerVisitor>(
                 } else {
                     0
                 };
+                // A plain file's data is one run of the stream, which the visitor may take
+                // as the chunks it is in; a sparse file's is not.
+                let contiguous = size > 0
+                    && !entry.header().entry_type().is_gnu_sparse()
+                    && entry.size() == size;
+                let shared: Option<&dyn SharedSource> = if contiguous {
+                    Some(&*core)
+                } else {
+                    None
+                };
                 let mut content = EntryContent::new(
                     &mut entry,
+                    shared,
                     &meta.path,
                     size,
                     ctx.limits.max_capture_bytes,
@@ -868,7 +1049,10 @@ fn parse<S: Source, V: LayerVisitor>(
             });
         }
     }
-    let mut feed = archive.into_inner();
+    drop(archive);
+    let mut feed = Rc::try_unwrap(core)
+        .map_err(|_| LayerError::Io(io::Error::other("the layer stream is still in use")))?
+        .into_inner();
     feed.drain().map_err(stream_err)?;
     let (produced, diff) = feed.finish()?;
     let report = report(ctx, produced, diff, compression)?;

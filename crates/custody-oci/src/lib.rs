@@ -73,7 +73,7 @@ pub use entry::{
 };
 pub use error::{LayerError, OciError, ReferenceError};
 pub use image::{Image, ManifestOrigin, OpenOptions};
-pub use layer::{Compression, Layer, LayerReport, ProgressFn, read_layer_blob};
+pub use layer::{Compression, Layer, LayerReport, ProgressFn, SharedContent, read_layer_blob};
 pub use limits::Limits;
 pub use reference::{ImageName, ImageRef, Platform, Selector, SourceKind};
 pub use view::{ImageView, LayerChanges, MAX_RESOLVE_STEPS, ResolveError, ViewNode, ViewResolver};

@@ -4,7 +4,9 @@
 
 use std::io::Read;
 
-use object::{Object, ObjectSection, ObjectSegment};
+use object::elf::{FileHeader32, FileHeader64};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
+use object::{Endianness, ReadRef};
 
 use super::FileParse;
 use super::cargo::{self, CrateRecord};
@@ -26,31 +28,54 @@ pub(crate) struct BinaryInfo {
 /// Reads build information from an ELF file. `None` for a file that is not ELF or has
 /// none. A file that claims to be ELF but does not parse (truncated, corrupt) is a warning.
 pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> FileParse<Option<BinaryInfo>> {
+    parse_from(bytes, limits)
+}
+
+/// [`parse`] over any [`ReadRef`]: the file in memory, or a [`object::read::ReadCache`] over
+/// the chunks a layer decoded it into, so only the places looked at (the headers, the
+/// section table, the one or two sections wanted) are ever copied.
+pub(crate) fn parse_from<'data, R: ReadRef<'data>>(
+    data: R,
+    limits: &Limits,
+) -> FileParse<Option<BinaryInfo>> {
     let mut warnings = Vec::new();
-    if !bytes.starts_with(ELF_MAGIC) {
+    if data.read_bytes_at(0, ELF_MAGIC.len() as u64).ok() != Some(ELF_MAGIC) {
         return FileParse::new(None, warnings);
     }
-    let file = match object::File::parse(bytes) {
-        Ok(f) => f,
+    let found = match object::FileKind::parse(data) {
+        Ok(object::FileKind::Elf32) => elf::<FileHeader32<Endianness>, R>(data),
+        Ok(object::FileKind::Elf64) => elf::<FileHeader64<Endianness>, R>(data),
+        Ok(other) => Err(format!("not an ELF file but {other:?}")),
+        Err(e) => Err(e.to_string()),
+    };
+    let (crates, go) = match found {
+        Ok(found) => found,
         Err(e) => {
             warnings.push(format!("ELF file could not be parsed: {e}"));
             return FileParse::new(None, warnings);
         }
     };
-    let mut crates = Vec::new();
-    if let Some(section) = file.section_by_name(".dep-v0") {
-        match section.data() {
-            Ok(compressed) => match inflate_limited(compressed, limits.max_metadata_bytes) {
-                Ok(json) => match cargo::parse_auditable_json(&json) {
-                    Ok(c) => crates = c,
-                    Err(e) => warnings.push(e),
-                },
-                Err(e) => warnings.push(format!("cargo-auditable section: {e}")),
+    let crates = match crates {
+        Some(Ok(compressed)) => match inflate_limited(compressed, limits.max_metadata_bytes) {
+            Ok(json) => match cargo::parse_auditable_json(&json) {
+                Ok(c) => c,
+                Err(e) => {
+                    warnings.push(e);
+                    Vec::new()
+                }
             },
-            Err(e) => warnings.push(format!("cargo-auditable section is out of bounds: {e}")),
+            Err(e) => {
+                warnings.push(format!("cargo-auditable section: {e}"));
+                Vec::new()
+            }
+        },
+        Some(Err(e)) => {
+            warnings.push(format!("cargo-auditable section is out of bounds: {e}"));
+            Vec::new()
         }
-    }
-    let go = match go_buildinfo(&file, bytes) {
+        None => Vec::new(),
+    };
+    let go = match go {
         Ok(go) => go,
         Err(e) => {
             warnings.push(format!("Go build info: {e}"));
@@ -61,6 +86,55 @@ pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> FileParse<Option<BinaryInf
         return FileParse::new(None, warnings);
     }
     FileParse::new(Some(BinaryInfo { crates, go }), warnings)
+}
+
+/// What one ELF file holds: the cargo-auditable section's bytes (if it has one) and the Go
+/// build information. Only the file and section headers and those sections are read.
+type ElfFound<'data> = (
+    Option<Result<&'data [u8], String>>,
+    Result<Option<GoBuildInfo>, String>,
+);
+
+fn elf<'data, Elf, R>(data: R) -> Result<ElfFound<'data>, String>
+where
+    Elf: FileHeader<Endian = Endianness>,
+    R: ReadRef<'data>,
+{
+    let header = Elf::parse(data).map_err(|e| e.to_string())?;
+    let endian = header.endian().map_err(|e| e.to_string())?;
+    let segments = header
+        .program_headers(endian, data)
+        .map_err(|e| e.to_string())?;
+    let sections = header.sections(endian, data).map_err(|e| e.to_string())?;
+    let crates = sections
+        .section_by_name(endian, b".dep-v0")
+        .map(|(_, s)| s.data(endian, data).map_err(|e| e.to_string()));
+    let space = Segments::<Elf, R> {
+        segments,
+        endian,
+        data,
+    };
+    let go = match sections.section_by_name(endian, b".go.buildinfo") {
+        Some((_, s)) => s
+            .data(endian, data)
+            .map_err(|e| format!("section is out of bounds: {e}"))
+            .and_then(|blob| golang::parse_buildinfo(blob, &space)),
+        // Binaries without section headers (stripped with sstrip, some packers): Go puts the
+        // blob 16-byte aligned at the start of the writable data segment; look for the
+        // magic. Only then: scanning every binary of an image would cost time for nothing.
+        None if sections.len() > 1 => Ok(None),
+        None => {
+            let len = data.len().map_err(|()| "unreadable".to_owned())?;
+            let all = data
+                .read_bytes_at(0, len)
+                .map_err(|()| "unreadable".to_owned())?;
+            match memchr::memmem::find(all, golang::MAGIC) {
+                Some(at) => golang::parse_buildinfo(&all[at..], &space),
+                None => Ok(None),
+            }
+        }
+    };
+    Ok((crates, go))
 }
 
 /// zlib-inflates at most `limit` bytes; more is an error (a decompression bomb).
@@ -76,42 +150,23 @@ pub(crate) fn inflate_limited(compressed: &[u8], limit: u64) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-fn go_buildinfo(file: &object::File<'_>, bytes: &[u8]) -> Result<Option<GoBuildInfo>, String> {
-    let space = Segments { file, bytes };
-    if let Some(section) = file.section_by_name(".go.buildinfo") {
-        let data = section
-            .data()
-            .map_err(|e| format!("section is out of bounds: {e}"))?;
-        return golang::parse_buildinfo(data, &space);
-    }
-    // Binaries without section headers (stripped with sstrip, some packers): Go puts the
-    // blob 16-byte aligned at the start of the writable data segment; look for the magic.
-    // Only then: scanning every binary of an image would cost time for nothing.
-    if file.sections().nth(1).is_some() {
-        return Ok(None);
-    }
-    let Some(at) = memchr::memmem::find(bytes, golang::MAGIC) else {
-        return Ok(None);
-    };
-    golang::parse_buildinfo(&bytes[at..], &space)
-}
-
 /// A binary's memory image, for following the pointers of Go's pre-1.18 build info.
-struct Segments<'a, 'data> {
-    file: &'a object::File<'data>,
-    bytes: &'data [u8],
+struct Segments<'data, Elf: FileHeader, R: ReadRef<'data>> {
+    segments: &'data [Elf::ProgramHeader],
+    endian: Elf::Endian,
+    data: R,
 }
 
-impl golang::AddressSpace for Segments<'_, '_> {
+impl<'data, Elf: FileHeader, R: ReadRef<'data>> golang::AddressSpace for Segments<'data, Elf, R> {
     fn read(&self, address: u64, len: u64) -> Option<&[u8]> {
-        for segment in self.file.segments() {
-            let start = segment.address();
-            let (offset, file_len) = segment.file_range();
+        for segment in self.segments {
+            let start: u64 = segment.p_vaddr(self.endian).into();
+            let offset: u64 = segment.p_offset(self.endian).into();
+            let file_len: u64 = segment.p_filesz(self.endian).into();
             let end = start.checked_add(file_len)?;
             if address >= start && address.checked_add(len)? <= end {
-                let from = usize::try_from(offset.checked_add(address - start)?).ok()?;
-                let to = from.checked_add(usize::try_from(len).ok()?)?;
-                return self.bytes.get(from..to);
+                let from = offset.checked_add(address - start)?;
+                return self.data.read_bytes_at(from, len).ok();
             }
         }
         None
