@@ -177,7 +177,10 @@ pub struct EntryContent<'a> {
 impl<'a> EntryContent<'a> {
     /// `prefix` is an empty buffer the reader hands from one entry to the next (see
     /// [`EntryContent::into_prefix`]), so peeking at every file does not allocate each time.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one private constructor, called once by the layer reader with what it holds"
+    )]
     pub(crate) fn new(
         inner: &'a mut dyn Read,
         shared: Option<&'a dyn SharedSource>,
@@ -286,9 +289,10 @@ impl<'a> EntryContent<'a> {
         let Some(shared) = self.shared.filter(|_| self.consumed == 0 && !self.taken) else {
             return Ok(SharedContent::new(vec![Segment::Owned(self.read_all()?)]));
         };
-        let rest = self.size.checked_sub(peeked).ok_or_else(|| {
-            LayerError::Tar(io::Error::other("peeked past the end of the file"))
-        })?;
+        let rest = self
+            .size
+            .checked_sub(peeked)
+            .ok_or_else(|| LayerError::Tar(io::Error::other("peeked past the end of the file")))?;
         let mut segments = Vec::new();
         if peeked > 0 {
             segments.push(Segment::Owned(self.prefix.clone()));

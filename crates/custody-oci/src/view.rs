@@ -896,6 +896,126 @@ mod tests {
         v.lookup(p).ok()??.1.payload().map(String::as_str)
     }
 
+    /// One path of a view: its entry, layer, hard-link target and payload.
+    type Held = (String, Entry, usize, Option<String>, Option<String>);
+
+    /// Everything a view holds, comparable: each path and the warnings.
+    fn snapshot(v: &ImageView<String>) -> (Vec<Held>, Vec<Warning>) {
+        let nodes = v
+            .iter()
+            .map(|(p, n)| {
+                (
+                    p.to_owned(),
+                    n.entry().clone(),
+                    n.layer(),
+                    n.hardlink_of().map(str::to_owned),
+                    n.payload().cloned(),
+                )
+            })
+            .collect();
+        (nodes, v.warnings().to_vec())
+    }
+
+    /// Applies `entries` as the bottom layer both ways: untracked (the sorted build when
+    /// the layer qualifies) and tracked (always entry by entry). Returns whether the sorted
+    /// build applied, after checking the two views are identical.
+    fn both_ways(entries: Vec<LayerEntry<String>>) -> bool {
+        let bulk = bulk_order(&entries).is_some();
+        let mut fast = ImageView::new(40);
+        fast.apply_untracked(layer(0, entries.clone())).unwrap();
+        let mut slow = ImageView::new(40);
+        slow.apply(layer(0, entries)).unwrap();
+        assert_eq!(snapshot(&fast), snapshot(&slow));
+        assert_eq!(fast.layers_applied(), 1);
+        bulk
+    }
+
+    fn hard(path: &str, target: &str) -> LayerEntry<String> {
+        k(
+            path,
+            EntryKind::HardLink {
+                target: target.to_owned(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_bottom_layer_from_a_real_filesystem_is_built_sorted_and_matches_entry_by_entry() {
+        let entries = vec![
+            k("", EntryKind::Dir),
+            k("usr", EntryKind::Dir),
+            k("usr/bin", EntryKind::Dir),
+            f("usr/bin/perl5.36", "perl"),
+            hard("usr/bin/perl", "usr/bin/perl5.36"),
+            hard("usr/bin/perl-again", "usr/bin/perl"),
+            k("usr/lib", EntryKind::Dir),
+            f("usr/lib/os-release", "debian"),
+            k("usr/lib-extra", EntryKind::Dir),
+            sym("lib", "usr/lib"),
+            sym("etc-os", "/usr/lib/os-release"),
+            k("etc", EntryKind::Dir),
+            sym("etc/os-release", "../usr/lib/os-release"),
+            {
+                let mut d = f("dir-with-payload", "dropped");
+                d.entry.kind = EntryKind::Dir;
+                d
+            },
+            k("dev-null", EntryKind::CharDevice { major: 1, minor: 3 }),
+        ];
+        assert!(both_ways(entries));
+    }
+
+    #[test]
+    fn a_bottom_layer_that_needs_resolving_is_applied_entry_by_entry() {
+        let cases: Vec<Vec<LayerEntry<String>>> = vec![
+            // An entry under the layer's own symlink lands where the link points.
+            vec![sym("lib", "usr/lib"), f("lib/libc.so.6", "libc")],
+            // A hard link's target under a symlink.
+            vec![
+                sym("lib", "usr/lib"),
+                f("usr/lib/a", "a"),
+                hard("b", "lib/a"),
+            ],
+            // A hard link before its target, and one to nothing.
+            vec![hard("a", "b"), f("b", "b")],
+            vec![hard("a", "missing")],
+            vec![hard("a", "a")],
+            // The same path twice: the later one wins, whatever kind.
+            vec![f("a", "1"), f("a", "2")],
+            vec![k("a", EntryKind::Dir), f("a/x", "x"), f("a", "file")],
+            // Whiteouts, even with nothing beneath them.
+            vec![f("a", "1"), k("b", EntryKind::Whiteout)],
+            vec![k("", EntryKind::OpaqueWhiteout), f("a", "1")],
+            // Paths a hand-made layer might hold that readers never produce.
+            vec![f("a//b", "x"), f("./c", "y"), f("d/../e", "z")],
+        ];
+        for entries in cases {
+            assert!(!both_ways(entries.clone()), "{entries:?}");
+        }
+        // Deeper than the sorted build takes.
+        let deep = vec!["d"; BULK_MAX_DEPTH + 1].join("/");
+        assert!(!both_ways(vec![f(&deep, "deep")]));
+        let just = vec!["d"; BULK_MAX_DEPTH].join("/");
+        assert!(both_ways(vec![f(&just, "deep enough")]));
+    }
+
+    #[test]
+    fn only_an_empty_view_is_built_sorted() {
+        let mut v = ImageView::new(40);
+        v.apply_untracked(layer(0, vec![f("a", "1"), sym("l", "a")]))
+            .unwrap();
+        // The second layer goes entry by entry: it must land on what is there.
+        v.apply_untracked(layer(1, vec![f("b", "2"), f("a", "3")]))
+            .unwrap();
+        assert_eq!(payload(&v, "a"), Some("3"));
+        assert_eq!(payload(&v, "l"), Some("3"));
+        assert_eq!(v.layers_applied(), 2);
+        assert!(matches!(
+            v.apply_untracked(layer(5, vec![])),
+            Err(OciError::LayerOrder { .. })
+        ));
+    }
+
     #[test]
     fn whiteouts_hide_lower_layers_only() {
         let mut v = ImageView::new(40);

@@ -175,6 +175,11 @@ pub fn generate(image: &Image, options: &Options) -> Result<ImageSboms, SbomErro
 /// once it is parsed, so memory stays bounded by the largest file being parsed.
 const SCRATCH_KEEP: usize = 16 << 20;
 
+/// Binaries at least this large are parsed from the layer's chunks
+/// ([`EntryContent::read_shared`]); copying a smaller one costs less than reading its
+/// headers through a cache.
+const SHARED_BINARY_MIN: u64 = 256 << 10;
+
 thread_local! {
     /// The capture buffer of the thread parsing a layer, kept across files and across the
     /// layers that thread parses: its pages are mapped and zeroed once, not once per layer
@@ -216,7 +221,7 @@ fn visit(
         ));
         return Ok(None);
     }
-    if kind == FileKind::MaybeBinary {
+    if kind == FileKind::MaybeBinary && entry.size >= SHARED_BINARY_MIN {
         // Only the headers and a section or two of a binary are read: parse them where the
         // layer decoded them instead of copying the whole file out first.
         let shared = object::read::ReadCache::new(content.read_shared()?);

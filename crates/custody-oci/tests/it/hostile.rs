@@ -686,6 +686,98 @@ fn peek_then_read_all_returns_the_whole_file_and_partial_reads_do_not_desync() {
 }
 
 #[test]
+fn shared_reads_return_files_across_chunks_and_keep_the_stream_in_step() {
+    use std::io::{Read, Seek, SeekFrom};
+    // Larger than several decoded chunks, so the file spans chunk boundaries.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let t = tar(&[
+        file("a", &big),
+        file("b", b"\x7fELF then the rest of b"),
+        file("c", b"read the ordinary way"),
+        file("d", &big[..5000]),
+    ]);
+    for compression in [PLAIN, GZIP, ZSTD] {
+        let tmp = tempfile::tempdir().unwrap();
+        layout(tmp.path(), &[layer(t.clone(), compression)]);
+        let image = open(tmp.path()).unwrap();
+        let mut visitor = |e: &custody_oci::Entry,
+                           c: &mut EntryContent<'_>|
+         -> Result<Option<Vec<u8>>, VisitError> {
+            match e.path.as_str() {
+                "a" => {
+                    let mut shared = c.read_shared()?;
+                    assert_eq!(shared.len(), big.len() as u64);
+                    // Random access, as an ELF parser reads: the end, then the middle.
+                    let mut tail = [0u8; 10];
+                    shared.seek(SeekFrom::End(-10))?;
+                    shared.read_exact(&mut tail)?;
+                    assert_eq!(tail, big[big.len() - 10..]);
+                    shared.seek(SeekFrom::Start(1_048_570))?;
+                    let mut mid = [0u8; 20];
+                    shared.read_exact(&mut mid)?;
+                    assert_eq!(mid, big[1_048_570..1_048_590]);
+                    // Nothing more comes through the ordinary reader once taken.
+                    assert_eq!(c.read(&mut [0u8; 8])?, 0);
+                    let mut all = Vec::new();
+                    shared.seek(SeekFrom::Start(0))?;
+                    shared.read_to_end(&mut all)?;
+                    Ok(Some(all))
+                }
+                "b" | "d" => {
+                    assert!(c.peek(4)?.len() == 4);
+                    let mut all = Vec::new();
+                    c.read_shared()?.read_to_end(&mut all)?;
+                    Ok(Some(all))
+                }
+                _ => Ok(Some(c.read_all()?)),
+            }
+        };
+        let contents = image.read_layer(0, &mut visitor).unwrap();
+        let p: Vec<&[u8]> = contents
+            .entries()
+            .iter()
+            .map(|e| e.payload.as_deref().unwrap().as_slice())
+            .collect();
+        assert_eq!(p.len(), 4, "{compression}");
+        assert_eq!(p[0], big.as_slice());
+        assert_eq!(p[1], b"\x7fELF then the rest of b");
+        assert_eq!(p[2], b"read the ordinary way");
+        assert_eq!(p[3], &big[..5000]);
+    }
+}
+
+#[test]
+fn a_shared_read_is_bounded_like_a_capture_and_a_truncated_layer_fails_cleanly() {
+    let big = vec![7u8; 200_000];
+    let t = tar(&[file("a", &big), file("b", b"b")]);
+    let tmp = tempfile::tempdir().unwrap();
+    layout(tmp.path(), &[layer(t.clone(), PLAIN)]);
+    let limits = Limits {
+        max_capture_bytes: 1000,
+        ..Limits::default()
+    };
+    let image = open_with(tmp.path(), limits).unwrap();
+    let mut visitor =
+        |_: &custody_oci::Entry, c: &mut EntryContent<'_>| -> Result<Option<()>, VisitError> {
+            c.read_shared()?;
+            Ok(None)
+        };
+    let err = image.read_layer(0, &mut visitor).unwrap_err().to_string();
+    assert!(err.contains("max_capture_bytes"), "{err}");
+
+    // A plain layer cut inside the file: the error names the layer, nothing panics.
+    let tmp = tempfile::tempdir().unwrap();
+    layout(tmp.path(), &[layer(t[..100_000].to_vec(), PLAIN)]);
+    let image = open(tmp.path()).unwrap();
+    let mut visitor =
+        |_: &custody_oci::Entry, c: &mut EntryContent<'_>| -> Result<Option<()>, VisitError> {
+            c.read_shared()?;
+            Ok(None)
+        };
+    assert!(image.read_layer(0, &mut visitor).is_err());
+}
+
+#[test]
 fn pax_headers_override_ids_and_times() {
     let tmp = tempfile::tempdir().unwrap();
     let mut b = tar::Builder::new(Vec::new());

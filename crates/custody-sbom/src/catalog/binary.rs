@@ -6,7 +6,7 @@ use std::io::Read;
 
 use object::elf::{FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
-use object::{Endianness, ReadRef};
+use object::{Endianness, ReadRef, SectionIndex};
 
 use super::FileParse;
 use super::cargo::{self, CrateRecord};
@@ -106,16 +106,29 @@ where
         .program_headers(endian, data)
         .map_err(|e| e.to_string())?;
     let sections = header.sections(endian, data).map_err(|e| e.to_string())?;
-    let crates = sections
-        .section_by_name(endian, b".dep-v0")
-        .map(|(_, s)| s.data(endian, data).map_err(|e| e.to_string()));
+    // The section-name table in one read, names then matched in memory: looking each name
+    // up through `data` costs a read per section, which dominates on a cached reader.
+    let names: &[u8] = header
+        .shstrndx(endian, data)
+        .ok()
+        .and_then(|i| sections.section(SectionIndex(i as usize)).ok())
+        .and_then(|s| s.data(endian, data).ok())
+        .unwrap_or_default();
+    let by_name = |want: &[u8]| {
+        sections.iter().find(|s| {
+            names
+                .get(s.sh_name(endian) as usize..)
+                .is_some_and(|rest| rest.starts_with(want) && rest.get(want.len()) == Some(&0))
+        })
+    };
+    let crates = by_name(b".dep-v0").map(|s| s.data(endian, data).map_err(|e| e.to_string()));
     let space = Segments::<Elf, R> {
         segments,
         endian,
         data,
     };
-    let go = match sections.section_by_name(endian, b".go.buildinfo") {
-        Some((_, s)) => s
+    let go = match by_name(b".go.buildinfo") {
+        Some(s) => s
             .data(endian, data)
             .map_err(|e| format!("section is out of bounds: {e}"))
             .and_then(|blob| golang::parse_buildinfo(blob, &space)),
@@ -232,6 +245,30 @@ pub(crate) mod tests {
         );
         let corrupt = elf_with_sections(&[(".dep-v0", b"\x78\x9cgarbage")]);
         assert_eq!(parse(&corrupt, &Limits::default()).warnings.len(), 1);
+    }
+
+    #[test]
+    fn a_cached_reader_finds_what_the_bytes_do() {
+        let json =
+            br#"{"packages":[{"name":"hello","version":"0.1.0","source":"local","root":true}]}"#;
+        let elf = elf_with_sections(&[(".dep-v0", &zlib(json)), (".other", b"x")]);
+        let cached = object::read::ReadCache::new(std::io::Cursor::new(elf.clone()));
+        let from_cache = parse_from(&cached, &Limits::default());
+        let from_bytes = parse(&elf, &Limits::default());
+        assert_eq!(from_cache.value, from_bytes.value);
+        assert_eq!(from_cache.warnings, from_bytes.warnings);
+        assert_eq!(from_cache.value.unwrap().crates[0].name, "hello");
+        // Cut anywhere, the cached reader fails as the bytes do: a warning, no panic.
+        for cut in [4, 20, 64, elf.len() / 2, elf.len() - 1] {
+            let cached = object::read::ReadCache::new(std::io::Cursor::new(elf[..cut].to_vec()));
+            let a = parse_from(&cached, &Limits::default());
+            let b = parse(&elf[..cut], &Limits::default());
+            assert_eq!(
+                (a.value, a.warnings.len()),
+                (b.value, b.warnings.len()),
+                "{cut}"
+            );
+        }
     }
 
     #[test]
