@@ -358,7 +358,6 @@ impl Image {
         })?;
         Ok(ReadContext {
             index,
-            pace_setter: self.largest_first().first() == Some(&index),
             layer: Some(layer),
             limits: &self.limits,
             progress: self.progress.as_ref(),

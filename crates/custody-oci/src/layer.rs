@@ -851,9 +851,6 @@ impl Seek for SharedContent {
 /// read with [`read_layer_blob`]) and the image's limits and counters.
 pub(crate) struct ReadContext<'a> {
     pub(crate) index: usize,
-    /// Whether this is the image's largest layer, the one that sets how long reading the
-    /// image takes: the others decode at a lower priority and fill in around it.
-    pub(crate) pace_setter: bool,
     pub(crate) layer: Option<&'a Layer>,
     pub(crate) limits: &'a Limits,
     pub(crate) progress: Option<&'a ProgressFn>,
@@ -952,13 +949,7 @@ pub(crate) fn read<'a, V: LayerVisitor>(
     std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = mpsc::sync_channel(DEPTH);
         let (spent_tx, spent_rx) = mpsc::channel();
-        let pace_setter = ctx.pace_setter;
-        scope.spawn(move || {
-            if !pace_setter {
-                yield_to_the_pace_setter();
-            }
-            produce(producer, chunk_tx, spent_rx)
-        });
+        scope.spawn(move || produce(producer, chunk_tx, spent_rx));
         let piped = Piped {
             chunks: chunk_rx,
             spent: spent_tx,
@@ -968,19 +959,6 @@ pub(crate) fn read<'a, V: LayerVisitor>(
         // decoding thread at its next chunk; the scope then joins it.
         parse(ctx, piped, compression, warnings, visitor)
     })
-}
-
-/// Lowers the calling thread's scheduling priority (nice 10): the decoding thread of a layer
-/// other than the largest. Decoding and hashing the largest layer cannot be split, so it sets
-/// the pace; when the other layers' threads compete with it for the cores, it finishes later
-/// while they finish early and leave a core idle. At a lower priority they take what it
-/// leaves instead. Raising one's own niceness needs no privilege; a refusal changes nothing
-/// but the schedule, so it is ignored.
-fn yield_to_the_pace_setter() {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
-    }
 }
 
 /// Parses the decoded tar stream from `source` and hands each entry to the visitor, then
@@ -1286,7 +1264,6 @@ pub fn read_layer_blob<R: Read, V: LayerVisitor>(
     let seen = [AtomicU64::new(0)];
     let ctx = ReadContext {
         index: 0,
-        pace_setter: true,
         layer: None,
         limits,
         progress: None,
