@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use rayon::prelude::*;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::{Bom, Component, Ecosystem, License, Subject};
@@ -67,7 +68,7 @@ const COMPONENTS_PLACEHOLDER: &str = "\u{0}custody:components";
 /// `value` pretty-printed as an element of a top-level array (four spaces in): serde_json
 /// prints it at depth zero, and pretty printing writes a raw newline only as layout (a
 /// newline inside a string is escaped), so indenting after every newline moves it.
-fn pretty_at_depth_two(value: &Value) -> Vec<u8> {
+fn pretty_at_depth_two(value: &impl Serialize) -> Vec<u8> {
     let flat = serde_json::to_vec_pretty(value).unwrap_or_default();
     let mut out = Vec::with_capacity(flat.len() + flat.len() / 8);
     for (i, line) in flat.split(|&b| b == b'\n').enumerate() {
@@ -302,38 +303,71 @@ pub(crate) fn component_properties(c: &Component) -> Vec<(String, String)> {
     props
 }
 
-fn component(c: &Component, spec: SpecVersion) -> Value {
-    let mut m = Map::new();
-    let ty = if c.ecosystem == Ecosystem::Os {
-        "operating-system"
-    } else {
-        "library"
-    };
-    m.insert("type".into(), json!(ty));
-    m.insert("bom-ref".into(), json!(c.bom_ref));
-    if let Some(g) = &c.group {
-        m.insert("group".into(), json!(g));
+/// One component as CycloneDX prints it. Serialized straight from borrowed fields, in
+/// this order, rather than through a `serde_json::Value`: an image has hundreds of
+/// components with a dozen properties each, and building maps of them first was most of
+/// the time spent printing the document.
+#[derive(Serialize)]
+struct ComponentOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "bom-ref")]
+    bom_ref: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    licenses: Option<Value>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    purl: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<EvidenceOut<'a>>,
+    properties: Vec<PropertyOut>,
+}
+
+#[derive(Serialize)]
+struct EvidenceOut<'a> {
+    occurrences: Vec<OccurrenceOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct OccurrenceOut<'a> {
+    location: &'a str,
+}
+
+#[derive(Serialize)]
+struct PropertyOut {
+    name: String,
+    value: String,
+}
+
+fn component(c: &Component, spec: SpecVersion) -> ComponentOut<'_> {
+    ComponentOut {
+        kind: if c.ecosystem == Ecosystem::Os {
+            "operating-system"
+        } else {
+            "library"
+        },
+        bom_ref: &c.bom_ref,
+        group: c.group.as_deref(),
+        name: &c.name,
+        version: &c.version,
+        licenses: licenses(&c.licenses, spec),
+        purl: &c.purl,
+        evidence: (!c.evidence.is_empty()).then(|| EvidenceOut {
+            occurrences: c
+                .evidence
+                .iter()
+                .map(|p| OccurrenceOut { location: p })
+                .collect(),
+        }),
+        properties: component_properties(c)
+            .into_iter()
+            .map(|(name, value)| PropertyOut { name, value })
+            .collect(),
     }
-    m.insert("name".into(), json!(c.name));
-    if !c.version.is_empty() {
-        m.insert("version".into(), json!(c.version));
-    }
-    if let Some(l) = licenses(&c.licenses, spec) {
-        m.insert("licenses".into(), l);
-    }
-    if !c.purl.is_empty() {
-        m.insert("purl".into(), json!(c.purl));
-    }
-    if !c.evidence.is_empty() {
-        let occurrences: Vec<Value> = c.evidence.iter().map(|p| json!({"location": p})).collect();
-        m.insert("evidence".into(), json!({ "occurrences": occurrences }));
-    }
-    let props: Vec<Value> = component_properties(c)
-        .into_iter()
-        .map(|(name, value)| json!({"name": name, "value": value}))
-        .collect();
-    m.insert("properties".into(), Value::Array(props));
-    Value::Object(m)
 }
 
 /// Every component with its (possibly empty) dependencies, and the subject depending on
