@@ -797,8 +797,43 @@ impl<'v, T> ViewResolver<'v, T> {
 
     /// [`ImageView::lookup`], with the parent directory's resolution remembered.
     pub fn lookup(&self, path: &str) -> Result<Option<(String, &'v ViewNode<T>)>, ResolveError> {
+        if let Some(found) = self.lookup_in_known_dir(path) {
+            return Ok(found);
+        }
         let canonical = self.resolve(path)?;
         Ok(self.view.nodes.get(&canonical).map(|n| (canonical, n)))
+    }
+
+    /// The common case of [`ViewResolver::lookup`] in one search of the view: the parent
+    /// directory resolves (and is remembered) and the last component is anything but a
+    /// symlink, so the path is the parent's resolution plus the name, exactly as resolving
+    /// it step by step would find. `None` when that does not apply (a symlink to follow, a
+    /// parent that does not resolve, a `.` or `..` name): the caller resolves it the long way.
+    fn lookup_in_known_dir(&self, path: &str) -> Option<Option<(String, &'v ViewNode<T>)>> {
+        let (parent, name) = path.rsplit_once('/')?;
+        if name.is_empty() || name == "." || name == ".." {
+            return None;
+        }
+        if !self.dirs.borrow().contains_key(parent) {
+            self.dir(parent)?;
+        }
+        let dirs = self.dirs.borrow();
+        let r = dirs.get(parent)?;
+        // Resolving the name is one more step; at the bound the long way reports it.
+        if r.steps >= MAX_RESOLVE_STEPS {
+            return None;
+        }
+        let mut canonical = String::with_capacity(r.resolved.len() + 1 + name.len());
+        if !r.resolved.is_empty() {
+            canonical.push_str(&r.resolved);
+            canonical.push('/');
+        }
+        canonical.push_str(name);
+        match self.view.nodes.get(&canonical) {
+            Some(n) if matches!(n.entry.kind, EntryKind::Symlink { .. }) => None,
+            Some(n) => Some(Some((canonical, n))),
+            None => Some(None),
+        }
     }
 
     /// The view this resolver reads.
@@ -1288,6 +1323,16 @@ mod tests {
             "copyright",
             "",
             "/",
+            // The last component a symlink, a dot, nothing, or under a symlink loop.
+            "usr/share/doc/b",
+            "usr/share/doc/up",
+            "doc/c",
+            "usr/share/doc/a/.",
+            "usr/share/doc/a/..",
+            "usr/share/doc/a/",
+            "usr/share/doc/a",
+            "l1/share/doc",
+            "loop/x",
         ];
         // Twice over one resolver: cold, then with every directory remembered.
         let r = v.resolver();
