@@ -1,6 +1,10 @@
 //! Arbitrary bytes as a layer blob through custody-oci's streaming reader (gzip/zstd/tar by
-//! magic, limits small so bombs end quickly), then applied to an image view and resolved.
+//! magic, limits small so bombs end quickly; ELF files taken as shared chunks), then applied
+//! to an image view both ways (entry by entry, and the sorted build of a bottom layer), which
+//! must agree, and resolved directly and through a resolver, which must agree too.
 #![no_main]
+
+use std::io::{Read, Seek, SeekFrom};
 
 use custody_oci::{Entry, EntryContent, ImageView, Limits, VisitError, read_layer_blob};
 use libfuzzer_sys::fuzz_target;
@@ -18,21 +22,47 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut visitor = |e: &Entry, c: &mut EntryContent<'_>| -> Result<Option<Vec<u8>>, VisitError> {
         if e.is_file() && c.peek(4)?.starts_with(b"\x7fELF") {
-            return Ok(Some(c.read_all()?));
+            // Taken as the chunks it arrived in, then read back from the end and the start.
+            let mut shared = c.read_shared()?;
+            let mut all = Vec::new();
+            shared.seek(SeekFrom::End(-(shared.len().min(8) as i64)))?;
+            shared.read_to_end(&mut all)?;
+            all.clear();
+            shared.seek(SeekFrom::Start(0))?;
+            shared.read_to_end(&mut all)?;
+            assert_eq!(all.len() as u64, shared.len());
+            return Ok(Some(all));
         }
         if e.path.ends_with("status") {
             return Ok(Some(c.read_all()?));
         }
         Ok(None)
     };
-    if let Ok((contents, _report)) = read_layer_blob(data, &limits, &mut visitor) {
-        let paths: Vec<String> = contents.entries().iter().map(|e| e.entry.path.clone()).collect();
-        let mut view = ImageView::new(limits.max_symlink_hops);
-        if view.apply(contents).is_ok() {
-            for p in paths.iter().take(64) {
-                let _ = view.lookup(p);
-                let _ = view.get(p);
-            }
+    // Read twice (the reader is deterministic): applied entry by entry, and untracked, which
+    // builds a bottom layer sorted when it can; both views must hold the same.
+    let Ok((contents, _report)) = read_layer_blob(data, &limits, &mut visitor) else {
+        return;
+    };
+    let (again, _) = read_layer_blob(data, &limits, &mut visitor).expect("read once, read twice");
+    let paths: Vec<String> = contents.entries().iter().map(|e| e.entry.path.clone()).collect();
+    let mut view = ImageView::new(limits.max_symlink_hops);
+    let mut untracked = ImageView::new(limits.max_symlink_hops);
+    let applied = view.apply(contents).is_ok();
+    assert_eq!(applied, untracked.apply_untracked(again).is_ok());
+    if applied {
+        let held = |v: &ImageView<Vec<u8>>| -> Vec<_> {
+            v.iter()
+                .map(|(p, n)| (p.to_owned(), n.entry().clone(), n.hardlink_of().map(str::to_owned), n.payload().cloned()))
+                .collect()
+        };
+        assert_eq!(held(&view), held(&untracked));
+        assert_eq!(view.warnings(), untracked.warnings());
+        let resolver = view.resolver();
+        for p in paths.iter().take(64) {
+            let direct = view.lookup(p).map(|o| o.map(|(c, n)| (c, n.payload().cloned())));
+            let remembered = resolver.lookup(p).map(|o| o.map(|(c, n)| (c, n.payload().cloned())));
+            assert_eq!(direct, remembered);
+            let _ = view.get(p);
         }
     }
 });

@@ -77,6 +77,14 @@ pub fn binary(data: &[u8]) {
     let mut elf = catalog::binary::ELF_MAGIC.to_vec();
     elf.extend_from_slice(data);
     run(FileKind::MaybeBinary, "usr/bin/x", &elf);
+    // Through a cached reader, as large binaries are parsed from a layer's chunks: the same
+    // result as from the bytes in memory.
+    let limits = Limits::default();
+    let cached = object::read::ReadCache::new(std::io::Cursor::new(elf.clone()));
+    let from_cache = catalog::binary::parse_from(&cached, &limits);
+    let from_bytes = catalog::binary::parse(&elf, &limits);
+    assert_eq!(from_cache.value, from_bytes.value);
+    assert_eq!(from_cache.warnings.len(), from_bytes.warnings.len());
     struct NoMemory;
     impl catalog::golang::AddressSpace for NoMemory {
         fn read(&self, _: u64, _: u64) -> Option<&[u8]> {
