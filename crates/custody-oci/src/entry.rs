@@ -285,8 +285,14 @@ impl<'a> EntryContent<'a> {
                 max: self.max_capture,
             });
         }
+        if self.taken {
+            return Err(LayerError::Tar(io::Error::other(format!(
+                "the content of {:?} was already taken",
+                self.path
+            ))));
+        }
         let peeked = self.prefix.len() as u64;
-        let Some(shared) = self.shared.filter(|_| self.consumed == 0 && !self.taken) else {
+        let Some(shared) = self.shared.filter(|_| self.consumed == 0) else {
             return Ok(SharedContent::new(vec![Segment::Owned(self.read_all()?)]));
         };
         let rest = self

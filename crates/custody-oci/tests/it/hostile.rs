@@ -716,8 +716,10 @@ fn shared_reads_return_files_across_chunks_and_keep_the_stream_in_step() {
                     let mut mid = [0u8; 20];
                     shared.read_exact(&mut mid)?;
                     assert_eq!(mid, big[1_048_570..1_048_590]);
-                    // Nothing more comes through the ordinary reader once taken.
+                    // Nothing more comes through the ordinary reader once taken, nor a
+                    // second time.
                     assert_eq!(c.read(&mut [0u8; 8])?, 0);
+                    assert!(c.read_shared().is_err());
                     let mut all = Vec::new();
                     shared.seek(SeekFrom::Start(0))?;
                     shared.read_to_end(&mut all)?;
