@@ -275,8 +275,9 @@ impl<'a> EntryContent<'a> {
     /// a layer being read): the decoded chunks it is in, held until the result is dropped.
     /// For a parser that reads a few places of a large file, an ELF binary's headers and one
     /// or two sections, this saves copying all of it. Otherwise (a sparse file, a reader
-    /// without a stream beneath) the content is read into memory. The same
-    /// [`crate::Limits::max_capture_bytes`] bound applies; only a peek may come before it.
+    /// without a stream beneath, content already partly read) what is left is read into
+    /// memory. The same [`crate::Limits::max_capture_bytes`] bound applies; a peek before it
+    /// is fine, a second call is an error.
     pub fn read_shared(&mut self) -> Result<SharedContent, LayerError> {
         if self.size > self.max_capture {
             return Err(LayerError::Limit {
