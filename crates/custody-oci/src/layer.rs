@@ -666,15 +666,9 @@ impl<S: Source> FeedCore<S> {
     /// bytes are still decoded and hashed (the DiffID covers them); they are just not
     /// copied out.
     fn skip(&mut self, delta: i64) -> io::Result<u64> {
-        let backwards = || {
-            io::Error::new(
-                io::ErrorKind::Unsupported,
-                "layer streams only skip forward",
-            )
-        };
-        let delta = u64::try_from(delta).map_err(|_| backwards())?;
+        let delta = u64::try_from(delta).map_err(|_| only_forward())?;
         // What a visitor took out of the entry is already behind us.
-        let mut left = delta.checked_sub(self.ahead).ok_or_else(backwards)?;
+        let mut left = delta.checked_sub(self.ahead).ok_or_else(only_forward)?;
         self.ahead = 0;
         while left > 0 {
             if !self.refill()? {
@@ -707,26 +701,32 @@ impl<S: Source> Seek for Feed<S> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         match to {
             SeekFrom::Current(delta) => self.0.borrow_mut().skip(delta),
-            _ => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "layer streams only skip forward",
-            )),
+            _ => Err(only_forward()),
         }
     }
+}
+
+fn only_forward() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "layer streams only skip forward",
+    )
 }
 
 impl<S: Source> SharedSource for RefCell<FeedCore<S>> {
     fn take_shared(&self, mut len: u64, into: &mut Vec<Segment>) -> io::Result<()> {
         let mut core = self.borrow_mut();
         while len > 0 {
-            if !core.refill()? {
+            let chunk = if core.refill()? {
+                core.chunk.clone()
+            } else {
+                None
+            };
+            let Some(c) = chunk else {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the layer ends inside a file",
                 ));
-            }
-            let Some(c) = core.chunk.clone() else {
-                break;
             };
             let start = core.pos;
             let n = ((c.len - start) as u64).min(len) as usize;

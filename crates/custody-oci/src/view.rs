@@ -214,6 +214,23 @@ struct ApplyCtx {
     memo: Vec<(String, Resolution)>,
 }
 
+impl ApplyCtx {
+    /// The state for applying `layer`, with a resolution budget in proportion to its paths.
+    fn for_layer<T>(layer: &LayerContents<T>) -> ApplyCtx {
+        let path_bytes: u64 = layer
+            .entries
+            .iter()
+            .map(|e| e.entry.path.len() as u64)
+            .sum();
+        ApplyCtx {
+            layer: layer.index,
+            budget: RESOLVE_BUDGET_BASE
+                .saturating_add(path_bytes.saturating_mul(RESOLVE_BUDGET_PER_PATH_BYTE)),
+            memo: Vec::new(),
+        }
+    }
+}
+
 /// Where resolving a path got to: the canonical path so far and the symlinks and components
 /// it took, so a resolution of a longer path can continue from it with the same limits.
 #[derive(Debug, Clone, Default)]
@@ -299,6 +316,7 @@ impl<T> ImageView<T> {
     /// compare the two).
     fn bulk_load(&mut self, layer: LayerContents<T>, order: &[usize]) {
         let l = layer.index;
+        let mut ctx = ApplyCtx::for_layer(&layer);
         let mut slots: Vec<Option<LayerEntry<T>>> = layer.entries.into_iter().map(Some).collect();
         let mut links = Vec::new();
         let mut nodes: Vec<(String, ViewNode<T>)> = Vec::with_capacity(order.len());
@@ -307,7 +325,7 @@ impl<T> ImageView<T> {
                 continue;
             };
             if matches!(item.entry.kind, EntryKind::HardLink { .. }) {
-                links.push((i, item.entry));
+                links.push((i, item));
                 continue;
             }
             nodes.push((
@@ -318,21 +336,11 @@ impl<T> ImageView<T> {
         // Already in order: collecting only checks that, then builds the tree bottom up.
         self.nodes = nodes.into_iter().collect();
         links.sort_unstable_by_key(|(i, _)| *i);
-        // Hard links in tar order, as apply_layer places them (each target precedes its link).
-        let mut ctx = ApplyCtx {
-            layer: l,
-            budget: RESOLVE_BUDGET_BASE,
-            memo: Vec::new(),
-        };
-        for (_, entry) in links {
-            let EntryKind::HardLink { target: link } = &entry.kind else {
-                continue;
-            };
-            let link = link.clone();
-            let path = entry.path.clone();
-            let mut node = self.hard_link(entry, &link, &mut ctx);
-            node.entry.path.clone_from(&path);
-            self.nodes.insert(path, node);
+        // Hard links in tar order, placed as entry-by-entry application places them (each
+        // target precedes its link).
+        let mut unlisted = LayerChanges::default();
+        for (_, item) in links {
+            self.apply_entry(item, &mut ctx, false, &mut unlisted);
         }
         for w in layer.warnings {
             push_warning(&mut self.warnings, w);
@@ -356,130 +364,133 @@ impl<T> ImageView<T> {
             layer: l,
             ..LayerChanges::default()
         };
-        let path_bytes: u64 = layer
-            .entries
-            .iter()
-            .map(|e| e.entry.path.len() as u64)
-            .sum();
-        let mut ctx = ApplyCtx {
-            layer: l,
-            budget: RESOLVE_BUDGET_BASE
-                .saturating_add(path_bytes.saturating_mul(RESOLVE_BUDGET_PER_PATH_BYTE)),
-            memo: Vec::new(),
-        };
+        let mut ctx = ApplyCtx::for_layer(&layer);
         for item in layer.entries {
-            let mut entry = item.entry;
-            if entry.path.is_empty() && entry.kind != EntryKind::OpaqueWhiteout {
-                continue; // the root directory itself
-            }
-            let target = self.place(&entry.path, &mut ctx);
-            // The common case in one lookup: a file or directory where there was nothing or
-            // one of its own kind. It cannot change how later paths resolve.
-            let target = if matches!(entry.kind, EntryKind::File | EntryKind::Dir) {
-                match self.nodes.entry(target) {
-                    btree_map::Entry::Vacant(slot) => {
-                        if entry.path != *slot.key() {
-                            entry.path.clone_from(slot.key());
-                        }
-                        if track {
-                            changes.added.push(slot.key().clone());
-                        }
-                        slot.insert(ViewNode::new(entry, l, item.payload));
-                        continue;
-                    }
-                    btree_map::Entry::Occupied(mut slot)
-                        if std::mem::discriminant(&slot.get().entry.kind)
-                            == std::mem::discriminant(&entry.kind) =>
-                    {
-                        if entry.path != *slot.key() {
-                            entry.path.clone_from(slot.key());
-                        }
-                        if track {
-                            changes.modified.push(slot.key().clone());
-                        }
-                        slot.insert(ViewNode::new(entry, l, item.payload));
-                        continue;
-                    }
-                    btree_map::Entry::Occupied(slot) => slot.key().clone(),
-                }
-            } else {
-                target
-            };
-            // What is there now: whether it is a directory, and whether it is of the same
-            // kind as the entry.
-            let existing = self.nodes.get(&target).map(|n| {
-                (
-                    n.entry.kind == EntryKind::Dir,
-                    std::mem::discriminant(&n.entry.kind) == std::mem::discriminant(&entry.kind),
-                )
-            });
-            // Anything but a file or directory written over its own kind can change how
-            // later paths resolve.
-            let plain = matches!(entry.kind, EntryKind::File | EntryKind::Dir)
-                && existing.is_none_or(|(_, same)| same);
-            if !plain {
-                ctx.memo.clear();
-            }
-            match &entry.kind {
-                EntryKind::Whiteout => {
-                    self.remove_tree(&target, |n| n.layer < l, true, &mut changes.removed);
-                }
-                EntryKind::OpaqueWhiteout => {
-                    self.remove_tree(&target, |n| n.layer < l, false, &mut changes.removed);
-                }
-                EntryKind::Dir => {
-                    if existing.is_some_and(|(is_dir, _)| !is_dir) {
-                        self.nodes.remove(&target);
-                    }
-                    let mut e = entry;
-                    e.path.clone_from(&target);
-                    let changed = target.clone();
-                    self.nodes.insert(
-                        target,
-                        ViewNode {
-                            entry: e,
-                            layer: l,
-                            hardlink_of: None,
-                            payload: None,
-                        },
-                    );
-                    if existing.is_some() {
-                        changes.modified.push(changed);
-                    } else {
-                        changes.added.push(changed);
-                    }
-                }
-                _ => {
-                    if existing.is_some_and(|(is_dir, _)| is_dir) {
-                        self.remove_tree(&target, |_| true, false, &mut changes.removed);
-                    }
-                    let mut node = match &entry.kind {
-                        EntryKind::HardLink { target: link } => {
-                            self.hard_link(entry.clone(), link, &mut ctx)
-                        }
-                        _ => ViewNode {
-                            entry,
-                            layer: l,
-                            hardlink_of: None,
-                            payload: item.payload,
-                        },
-                    };
-                    node.entry.path.clone_from(&target);
-                    let changed = target.clone();
-                    self.nodes.insert(target, node);
-                    if existing.is_some() {
-                        changes.modified.push(changed);
-                    } else {
-                        changes.added.push(changed);
-                    }
-                }
-            }
+            self.apply_entry(item, &mut ctx, track, &mut changes);
         }
         for w in layer.warnings {
             push_warning(&mut self.warnings, w);
         }
         self.applied += 1;
         Ok(changes)
+    }
+
+    /// Applies one entry of layer `ctx.layer` in tar order: what [`ImageView::apply`] does for
+    /// each entry, and [`ImageView::bulk_load`] for the hard links of a layer it builds sorted.
+    fn apply_entry(
+        &mut self,
+        item: LayerEntry<T>,
+        ctx: &mut ApplyCtx,
+        track: bool,
+        changes: &mut LayerChanges,
+    ) {
+        let l = ctx.layer;
+        let mut entry = item.entry;
+        if entry.path.is_empty() && entry.kind != EntryKind::OpaqueWhiteout {
+            return; // the root directory itself
+        }
+        let target = self.place(&entry.path, ctx);
+        // The common case in one lookup: a file or directory where there was nothing or
+        // one of its own kind. It cannot change how later paths resolve.
+        let target = if matches!(entry.kind, EntryKind::File | EntryKind::Dir) {
+            match self.nodes.entry(target) {
+                btree_map::Entry::Vacant(slot) => {
+                    if entry.path != *slot.key() {
+                        entry.path.clone_from(slot.key());
+                    }
+                    if track {
+                        changes.added.push(slot.key().clone());
+                    }
+                    slot.insert(ViewNode::new(entry, l, item.payload));
+                    return;
+                }
+                btree_map::Entry::Occupied(mut slot)
+                    if std::mem::discriminant(&slot.get().entry.kind)
+                        == std::mem::discriminant(&entry.kind) =>
+                {
+                    if entry.path != *slot.key() {
+                        entry.path.clone_from(slot.key());
+                    }
+                    if track {
+                        changes.modified.push(slot.key().clone());
+                    }
+                    slot.insert(ViewNode::new(entry, l, item.payload));
+                    return;
+                }
+                btree_map::Entry::Occupied(slot) => slot.key().clone(),
+            }
+        } else {
+            target
+        };
+        // What is there now: whether it is a directory, and whether it is of the same
+        // kind as the entry.
+        let existing = self.nodes.get(&target).map(|n| {
+            (
+                n.entry.kind == EntryKind::Dir,
+                std::mem::discriminant(&n.entry.kind) == std::mem::discriminant(&entry.kind),
+            )
+        });
+        // Anything but a file or directory written over its own kind can change how
+        // later paths resolve.
+        let plain = matches!(entry.kind, EntryKind::File | EntryKind::Dir)
+            && existing.is_none_or(|(_, same)| same);
+        if !plain {
+            ctx.memo.clear();
+        }
+        match &entry.kind {
+            EntryKind::Whiteout => {
+                self.remove_tree(&target, |n| n.layer < l, true, &mut changes.removed);
+            }
+            EntryKind::OpaqueWhiteout => {
+                self.remove_tree(&target, |n| n.layer < l, false, &mut changes.removed);
+            }
+            EntryKind::Dir => {
+                if existing.is_some_and(|(is_dir, _)| !is_dir) {
+                    self.nodes.remove(&target);
+                }
+                let mut e = entry;
+                e.path.clone_from(&target);
+                let changed = target.clone();
+                self.nodes.insert(
+                    target,
+                    ViewNode {
+                        entry: e,
+                        layer: l,
+                        hardlink_of: None,
+                        payload: None,
+                    },
+                );
+                if existing.is_some() {
+                    changes.modified.push(changed);
+                } else {
+                    changes.added.push(changed);
+                }
+            }
+            _ => {
+                if existing.is_some_and(|(is_dir, _)| is_dir) {
+                    self.remove_tree(&target, |_| true, false, &mut changes.removed);
+                }
+                let mut node = match &entry.kind {
+                    EntryKind::HardLink { target: link } => {
+                        self.hard_link(entry.clone(), link, ctx)
+                    }
+                    _ => ViewNode {
+                        entry,
+                        layer: l,
+                        hardlink_of: None,
+                        payload: item.payload,
+                    },
+                };
+                node.entry.path.clone_from(&target);
+                let changed = target.clone();
+                self.nodes.insert(target, node);
+                if existing.is_some() {
+                    changes.modified.push(changed);
+                } else {
+                    changes.added.push(changed);
+                }
+            }
+        }
     }
 
     /// The view path an entry path lands on: its parent resolved through symlinks.
