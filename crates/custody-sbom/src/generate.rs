@@ -221,21 +221,19 @@ fn visit(
         ));
         return Ok(None);
     }
-    if kind == FileKind::MaybeBinary && entry.size >= SHARED_BINARY_MIN {
+    let parsed = if kind == FileKind::MaybeBinary && entry.size >= SHARED_BINARY_MIN {
         // Only the headers and a section or two of a binary are read: parse them where the
         // layer decoded them instead of copying the whole file out first.
         let shared = object::read::ReadCache::new(content.read_shared()?);
-        let parsed = catalog::binary::parse_from(&shared, limits);
-        for w in parsed.warnings {
-            content.warn(w);
+        catalog::parse_binary(&shared, limits)
+    } else {
+        let bytes = content.read_all_into(scratch)?;
+        let parsed = catalog::parse(kind, &entry.path, bytes, limits);
+        if scratch.len() > SCRATCH_KEEP {
+            *scratch = Vec::new();
         }
-        return Ok(parsed.value.map(Parsed::Binary));
-    }
-    let bytes = content.read_all_into(scratch)?;
-    let parsed = catalog::parse(kind, &entry.path, bytes, limits);
-    if scratch.len() > SCRATCH_KEEP {
-        *scratch = Vec::new();
-    }
+        parsed
+    };
     for w in parsed.warnings {
         content.warn(w);
     }

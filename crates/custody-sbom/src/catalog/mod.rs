@@ -248,13 +248,21 @@ pub(crate) fn parse(
                 wrap(p, Parsed::Java)
             }
         }
-        FileKind::MaybeBinary => {
-            let p = binary::parse(bytes, limits);
-            match p.value {
-                Some(info) => FileParse::new(Parsed::Binary(info), p.warnings),
-                None => FileParse::new(Parsed::Nothing, p.warnings),
-            }
-        }
+        FileKind::MaybeBinary => parse_binary(bytes, limits),
+    }
+}
+
+/// A binary's build information as a parsed file, read through any [`object::ReadRef`]: the
+/// file's bytes, or a cache over the chunks a layer decoded it into (large binaries, whose
+/// headers and one or two sections are all that is read).
+pub(crate) fn parse_binary<'data, R: object::ReadRef<'data>>(
+    data: R,
+    limits: &Limits,
+) -> FileParse<Parsed> {
+    let p = binary::parse_from(data, limits);
+    match p.value {
+        Some(info) => FileParse::new(Parsed::Binary(info), p.warnings),
+        None => FileParse::new(Parsed::Nothing, p.warnings),
     }
 }
 
