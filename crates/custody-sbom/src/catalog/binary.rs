@@ -172,7 +172,12 @@ struct Segments<'data, Elf: FileHeader, R: ReadRef<'data>> {
 
 impl<'data, Elf: FileHeader, R: ReadRef<'data>> golang::AddressSpace for Segments<'data, Elf, R> {
     fn read(&self, address: u64, len: u64) -> Option<&[u8]> {
-        for segment in self.segments {
+        // Loadable segments only: the memory image Go's pointers point into.
+        let loaded = self
+            .segments
+            .iter()
+            .filter(|s| s.p_type(self.endian) == object::elf::PT_LOAD);
+        for segment in loaded {
             let start: u64 = segment.p_vaddr(self.endian).into();
             let offset: u64 = segment.p_offset(self.endian).into();
             let file_len: u64 = segment.p_filesz(self.endian).into();
