@@ -16,7 +16,8 @@ use custody_types::Digest;
 use custody_verify::{Bundle, CollectOptions, collect_from_ledger};
 
 use crate::output::Outcome;
-use crate::verify::{LedgerHttp, write_atomic};
+use crate::output::write_atomic;
+use crate::verify::LedgerHttp;
 
 /// Arguments of `custody bundle`.
 #[derive(Debug, clap::Args)]
@@ -83,7 +84,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         ledger: Some(ledger_url(&args.ledger)),
         evidence,
     };
-    write_atomic(&args.out, &bundle.to_json())?;
+    write_atomic(&args.out, &bundle.to_json(), None, true)?;
     let mut note = format!(
         "wrote {} with {entries} entries for {}",
         args.out.display(),

@@ -16,7 +16,8 @@ use custody_attest::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::key::{SignerArgs, write_atomic};
+use crate::key::SignerArgs;
+use crate::output::write_atomic;
 use crate::output::{Outcome, write_stdout};
 
 /// Subcommands of `custody dsse`.
@@ -141,7 +142,7 @@ fn sign(args: SignArgs) -> anyhow::Result<Outcome> {
         EnvelopeFormat::Bundle => bundle_json(&envelope, &key.key_id())?,
     };
     match &args.output {
-        Some(path) => write_atomic(path, &bytes, 0o644, args.force)?,
+        Some(path) => write_atomic(path, &bytes, Some(0o644), args.force)?,
         None => {
             let mut out = bytes;
             out.push(b'\n');
@@ -197,7 +198,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     match checked {
         Checked::Valid(v) => {
             if let Some(path) = &args.payload_out {
-                write_atomic(path, v.payload(), 0o644, true)?;
+                write_atomic(path, v.payload(), Some(0o644), true)?;
             }
             let out = match args.output {
                 OutputArg::Json => {

@@ -10,7 +10,7 @@ use custody_attest::{
 };
 use jiff::Timestamp;
 
-use crate::output::{Outcome, write_stdout};
+use crate::output::{Outcome, write_atomic, write_stdout};
 
 /// The environment variable holding the password of encrypted private keys.
 pub(crate) const PASSWORD_ENV: &str = "CUSTODY_KEY_PASSWORD";
@@ -117,58 +117,6 @@ pub(crate) fn statement_time() -> anyhow::Result<Timestamp> {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed over `path` (or refused when `path` exists and `overwrite` is false). A reader never
-/// sees half a file, and an interrupted run leaves the old file or none.
-pub(crate) fn write_atomic(
-    path: &Path,
-    bytes: &[u8],
-    mode: u32,
-    overwrite: bool,
-) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".custody-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    set_mode(tmp.path(), mode)?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    if overwrite {
-        tmp.persist(path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("writing {}", path.display()))?;
-    } else {
-        tmp.persist_noclobber(path).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                anyhow::anyhow!(
-                    "{} already exists (pass --force to overwrite it)",
-                    path.display()
-                )
-            } else {
-                anyhow::Error::new(e.error).context(format!("writing {}", path.display()))
-            }
-        })?;
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("setting the mode of {}", path.display()))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) -> anyhow::Result<()> {
-    Ok(())
-}
-
 /// Arguments of `custody key generate`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
@@ -222,11 +170,11 @@ fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
     let pem = key
         .to_pkcs8_pem(password.as_deref().map(str::as_bytes))
         .context("encoding the private key")?;
-    write_atomic(&key_path, pem.as_bytes(), 0o600, args.force)?;
+    write_atomic(&key_path, pem.as_bytes(), Some(0o600), args.force)?;
     write_atomic(
         &pub_path,
         key.public_key().to_spki_pem().as_bytes(),
-        0o644,
+        Some(0o644),
         args.force,
     )?;
     let mut err = std::io::stderr().lock();

@@ -1,14 +1,14 @@
 //! `custody sbom`: an image in, its SBOM out (and one per layer with `--layers-dir`).
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use custody_oci::{Image, ImageRef, OpenOptions, Platform, Selector};
 use custody_sbom::{Format, Options, SpecVersion};
 
-use crate::output::{Outcome, write_stdout};
+use crate::output::{Outcome, write_atomic, write_stdout};
 
 /// Document format of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,7 +93,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for layer in &sboms.layers {
             let (bytes, _digest) = layer.cyclonedx(spec);
-            write_atomically(&dir.join(layer.file_name()), &bytes)?;
+            write_atomic(&dir.join(layer.file_name()), &bytes, None, true)?;
         }
     }
     let format = match args.format {
@@ -103,7 +103,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     let bytes = custody_sbom::render(&sboms.image, format, spec);
     match &args.output {
-        Some(path) => write_atomically(path, &bytes)?,
+        Some(path) => write_atomic(path, &bytes, None, true)?,
         None => write_stdout(&bytes)?,
     }
     Ok(Outcome::Ok)
@@ -122,11 +122,4 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     Some(bar)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
-/// so a reader never sees a partial document and a failure leaves no file behind (a device
-/// such as `/dev/null` is written in place).
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    crate::verify::write_atomic(path, bytes)
 }

@@ -17,7 +17,8 @@ use custody_vuln::{
 };
 
 use crate::dsse::EnvelopeFormat;
-use crate::key::{SignerArgs, statement_time, write_atomic};
+use crate::key::{SignerArgs, statement_time};
+use crate::output::write_atomic;
 use crate::output::{Outcome, write_stdout};
 
 /// The scanner URI written in `scanner.uri`.
@@ -112,7 +113,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     };
     let sbom_digest = scanned.sbom.digest().clone();
     if let Some(path) = &args.sbom_out {
-        write_atomic(path, scanned.sbom.bytes(), 0o644, args.force)?;
+        write_atomic(path, scanned.sbom.bytes(), Some(0o644), args.force)?;
     }
 
     let db = AdvisoryDb::load(&args.db)
@@ -150,7 +151,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         EnvelopeFormat::Envelope => envelope.to_json(),
         EnvelopeFormat::Bundle => bundle_json(&envelope, &key.key_id())?,
     };
-    write_atomic(&args.out, &bytes, 0o644, args.force)?;
+    write_atomic(&args.out, &bytes, Some(0o644), args.force)?;
 
     let stdout = match args.output {
         OutputArg::Table => table(&report, &scanned, &sbom_digest, &db),

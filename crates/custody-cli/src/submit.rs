@@ -572,9 +572,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
                     })?;
                 let mut proof_path = file.path.clone().into_os_string();
                 proof_path.push(".proof.json");
-                crate::verify::write_atomic(
+                crate::output::write_atomic(
                     Path::new(&proof_path),
                     receipt.proof.to_json().as_bytes(),
+                    None,
+                    true,
                 )?;
                 receipts.push((file, receipt));
             }

@@ -19,7 +19,7 @@ use custody_verify::{
     LedgerTransport, MAX_BUNDLE_BYTES, MAX_POLICY_BYTES, Policy, collect_from_ledger,
 };
 
-use crate::output::{Outcome, write_stdout};
+use crate::output::{Outcome, write_atomic, write_stdout};
 
 /// Arguments of `custody verify`.
 #[derive(Debug, clap::Args)]
@@ -172,39 +172,6 @@ fn read_state(path: &Path) -> anyhow::Result<Option<TrustedCheckpoint>> {
     Ok(Some(state))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, renamed.
-/// A path that names a device, FIFO or socket (`-o /dev/null`, `-o /dev/stdout`) is written in
-/// place instead: renaming a file over it would replace the device node itself (a regular
-/// `/dev/null` then hands whatever was written to every later reader of it).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    if let Ok(meta) = std::fs::metadata(path)
-        && !meta.is_file()
-        && !meta.is_dir()
-    {
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        out.write_all(bytes)
-            .with_context(|| format!("writing {}", path.display()))?;
-        return Ok(());
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
-}
-
 /// The image facts: from the image on disk (layers checked), or from the evidence by digest.
 fn image_facts(image: &str, evidence: Option<&Evidence>) -> anyhow::Result<ImageFacts> {
     if let Ok(digest) = image.parse::<Digest>() {
@@ -274,7 +241,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
     {
         let mut json = serde_json::to_vec_pretty(next)?;
         json.push(b'\n');
-        write_atomic(path, &json)?;
+        write_atomic(path, &json, None, true)?;
     }
     let out = match args.output {
         Format::Text => decision.to_text(),
@@ -312,19 +279,4 @@ fn evidence(
         sboms: !policy.rules().config.forbidden_packages.is_empty(),
     };
     collect_from_ledger(&ledger, digest, &options).context("collecting evidence from the ledger")
-}
-
-#[cfg(test)]
-mod write_tests {
-    use std::os::unix::fs::FileTypeExt as _;
-
-    #[test]
-    fn a_device_is_written_in_place_not_replaced() {
-        super::write_atomic(std::path::Path::new("/dev/null"), b"a document").unwrap();
-        let meta = std::fs::metadata("/dev/null").unwrap();
-        assert!(
-            meta.file_type().is_char_device(),
-            "/dev/null is still a device"
-        );
-    }
 }

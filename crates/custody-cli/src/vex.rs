@@ -12,7 +12,8 @@ use custody_vuln::{
 };
 
 use crate::dsse::EnvelopeFormat;
-use crate::key::{SignerArgs, statement_time, write_atomic};
+use crate::key::{SignerArgs, statement_time};
+use crate::output::write_atomic;
 use crate::output::{Outcome, write_stdout};
 
 /// `--status`.
@@ -195,7 +196,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
         EnvelopeFormat::Envelope => envelope.to_json(),
         EnvelopeFormat::Bundle => bundle_json(&envelope, &key.key_id())?,
     };
-    write_atomic(&args.out, &bytes, 0o644, args.force)?;
+    write_atomic(&args.out, &bytes, Some(0o644), args.force)?;
     write_stdout(
         format!(
             "{} {} {} for {} (subject {subject}) by {}\n",
