@@ -14,8 +14,12 @@ pub(crate) enum PathProblem {
 /// A `..` that would climb above the root is refused rather than clamped: a tar entry that
 /// tries it is hostile, and Docker refuses such layers too.
 pub(crate) fn normalize(path: &str) -> Result<String, PathProblem> {
-    if is_normal(path) {
-        return Ok(path.to_owned());
+    // Tar writers put `./` before every path and `/` after a directory's; stripping one of
+    // each leaves the common case already normal.
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
+    if is_normal(trimmed) {
+        return Ok(trimmed.to_owned());
     }
     let mut out: Vec<&str> = Vec::new();
     for comp in path.split('/') {
@@ -35,12 +39,12 @@ pub(crate) fn normalize(path: &str) -> Result<String, PathProblem> {
 /// Whether a path is already in normal form, the common case for tar entries written by
 /// image builders (checked without allocating).
 fn is_normal(path: &str) -> bool {
+    // Bytes, not chars: `/` and `.` are ASCII and never part of a multi-byte character.
     !path.is_empty()
-        && !path.starts_with('/')
-        && !path.ends_with('/')
         && path
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }
 
 /// Joins a link target to the directory holding the link and normalises it, clamping `..`
@@ -100,6 +104,13 @@ mod tests {
         assert_eq!(normalize("usr/bin/env").unwrap(), "usr/bin/env");
         assert_eq!(normalize("").unwrap(), "");
         assert_eq!(normalize("..").unwrap_err(), PathProblem::Escapes);
+        // What tar writers put around names: a directory's trailing `/`, a leading `./`.
+        assert_eq!(normalize("usr/bin/").unwrap(), "usr/bin");
+        assert_eq!(normalize("./usr/bin/").unwrap(), "usr/bin");
+        assert_eq!(normalize(".//usr//").unwrap(), "usr");
+        assert_eq!(normalize("./../etc/"), Err(PathProblem::Escapes));
+        assert_eq!(normalize("./a/../../b"), Err(PathProblem::Escapes));
+        assert_eq!(normalize("./.../"), Ok("...".to_owned()));
     }
 
     #[test]
