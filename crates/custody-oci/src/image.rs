@@ -1,7 +1,9 @@
 //! An opened image: the chosen manifest and config, checked, and its layers ready to stream.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use custody_types::{Digest, chain_ids};
 use oci_spec::image::ImageManifest;
@@ -358,6 +360,7 @@ impl Image {
         })?;
         Ok(ReadContext {
             index,
+            pace_setter: false,
             layer: Some(layer),
             limits: &self.limits,
             progress: self.progress.as_ref(),
@@ -411,10 +414,9 @@ impl Image {
             .map_err(|e| self.layer_error(index, e))
     }
 
-    /// Reads every layer in parallel (one rayon task per layer, largest first, a fresh
-    /// visitor from `make_visitor(index)` for each; a layer blob of 1 MiB or more is decoded
-    /// on a thread of its own while the task parses it) and returns the results bottom
-    /// first. Apply them to an [`crate::ImageView`] in order afterwards.
+    /// Reads every layer in parallel and returns the results bottom first; see
+    /// [`Image::read_layers_in_order`]. Apply them to an [`crate::ImageView`] in order
+    /// afterwards.
     pub fn read_layers<V, F>(
         &self,
         make_visitor: F,
@@ -424,13 +426,92 @@ impl Image {
         V::Payload: Send + Sync,
         F: Fn(usize) -> V + Sync,
     {
-        let mut read: Vec<(usize, LayerContents<V::Payload>)> = self
-            .largest_first()
-            .into_par_iter()
-            .map(|i| Ok((i, self.read_layer(i, &mut make_visitor(i))?)))
-            .collect::<Result<_, OciError>>()?;
-        read.sort_unstable_by_key(|(i, _)| *i);
-        Ok(read.into_iter().map(|(_, contents)| contents).collect())
+        let mut read = Vec::with_capacity(self.layers.len());
+        self.read_layers_in_order(make_visitor, |contents| {
+            read.push(contents);
+            Ok::<(), OciError>(())
+        })?;
+        Ok(read)
+    }
+
+    /// Reads every layer in parallel and hands each to `on_layer` on the calling thread,
+    /// bottom first, as soon as it and every layer beneath it are read: an overlay can be
+    /// built from the lower layers while the upper ones are still streaming, instead of
+    /// all of it after the last layer is read.
+    ///
+    /// As many reading threads as rayon would use (`RAYON_NUM_THREADS`, else one per core)
+    /// take layers from one queue, largest first, so the layer that takes longest starts at
+    /// once and the small ones fill in around it; each asks `make_visitor(index)` for a
+    /// fresh visitor. The largest layer, which sets the pace, is split over more threads
+    /// (see `layer::read`). The first failure, of a layer or of `on_layer`, stops the
+    /// queue and is returned once the layers being read have stopped.
+    pub fn read_layers_in_order<V, F, G, E>(
+        &self,
+        make_visitor: F,
+        mut on_layer: G,
+    ) -> Result<(), E>
+    where
+        V: LayerVisitor,
+        V::Payload: Send + Sync,
+        F: Fn(usize) -> V + Sync,
+        G: FnMut(LayerContents<V::Payload>) -> Result<(), E>,
+        E: From<OciError>,
+    {
+        let order = self.largest_first();
+        let taken = AtomicUsize::new(0);
+        let stopped = AtomicBool::new(false);
+        let readers = rayon::current_num_threads().clamp(1, order.len().max(1));
+        let (done_tx, done_rx) =
+            mpsc::channel::<(usize, Result<LayerContents<V::Payload>, OciError>)>();
+        std::thread::scope(|scope| {
+            for _ in 0..readers {
+                let done = done_tx.clone();
+                let (order, taken, stopped, make_visitor) =
+                    (&order, &taken, &stopped, &make_visitor);
+                scope.spawn(move || {
+                    let mut yielded = false;
+                    while !stopped.load(Ordering::Relaxed) {
+                        let Some(&index) = order.get(taken.fetch_add(1, Ordering::Relaxed)) else {
+                            return;
+                        };
+                        let pace_setter = order.first() == Some(&index);
+                        if !pace_setter && !yielded {
+                            layer::yield_to_the_pace_setter();
+                            yielded = true;
+                        }
+                        let read = self.context(index).and_then(|mut ctx| {
+                            ctx.pace_setter = pace_setter;
+                            layer::read(&ctx, &mut make_visitor(index))
+                                .map(|(contents, _)| contents)
+                                .map_err(|e| self.layer_error(index, e))
+                        });
+                        let failed = read.is_err();
+                        if done.send((index, read)).is_err() || failed {
+                            stopped.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut waiting: BTreeMap<usize, LayerContents<V::Payload>> = BTreeMap::new();
+            let mut next = 0;
+            let result = (|| {
+                for (index, read) in &done_rx {
+                    waiting.insert(index, read?);
+                    while let Some(contents) = waiting.remove(&next) {
+                        on_layer(contents)?;
+                        next += 1;
+                    }
+                }
+                Ok(())
+            })();
+            // On a failure the readers stop taking layers; the scope waits for the ones
+            // still reading.
+            stopped.store(true, Ordering::Relaxed);
+            drop(done_rx);
+            result
+        })
     }
 
     /// Layer indexes by blob size, largest first: reading an image takes as long as its

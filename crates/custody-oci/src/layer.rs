@@ -6,9 +6,10 @@
 //! parsing side hashes the decoded bytes (the DiffID), walks the tar and hands entries to the
 //! visitor. They exchange large chunks of decoded bytes over a bounded channel, so memory per
 //! layer is a few chunks whatever the layer's size. An image's largest layer, which sets how
-//! long reading the image takes, then keeps two cores busy instead of one; small layers and
-//! bare blobs run both halves on one thread. Entry data nobody reads is skipped by moving
-//! through the chunks, never copied out.
+//! long reading the image takes, then keeps two cores busy instead of one (three threads when
+//! it is a plain tar: reading, hashing and parsing); small layers and bare blobs run both
+//! halves on one thread. Entry data nobody reads is skipped by moving through the chunks,
+//! never copied out.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -157,8 +158,9 @@ pub type ProgressFn = std::sync::Arc<dyn Fn(usize, u64) + Send + Sync>;
 /// Size of the buffers decoded tar bytes travel in. Large, so that hashing, decoding and
 /// tar parsing each work on long runs of bytes and per-call overhead vanishes.
 const CHUNK: usize = 512 << 10;
-/// Chunks in flight between a layer's decoding thread and its parsing thread.
-const DEPTH: usize = 4;
+/// Chunks in flight between a layer's decoding thread and its parsing thread (and between
+/// the reading and the hashing thread of a layer read by three).
+const DEPTH: usize = 2;
 /// Buffer between the blob file and the decompressor.
 const BUF: usize = 256 << 10;
 /// Blobs at least this large are decoded on a thread of their own while the caller's thread
@@ -170,7 +172,9 @@ const PIPELINE_MIN: u64 = 1 << 20;
 /// itself rather than as the decoder's symptom of it.
 struct CompressedTap<'a, R> {
     inner: R,
-    hasher: Sha256Hasher,
+    /// `None` when a hashing thread of its own hashes the blob ([`hash_stage`]).
+    hasher: Option<Sha256Hasher>,
+    len: u64,
     expected: u64,
     progress: Option<&'a ProgressFn>,
     layer: usize,
@@ -187,8 +191,11 @@ impl<R: Read> Read for CompressedTap<'_, R> {
                 return Err(io::Error::other(msg));
             }
         };
-        self.hasher.update(&buf[..n]);
-        let len = self.hasher.len();
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.len += n as u64;
+        let len = self.len;
         if len > self.expected {
             self.failure.get_or_insert(LayerError::SizeMismatch {
                 expected: self.expected,
@@ -298,7 +305,8 @@ impl Drop for Chunk {
 
 /// What the decoding side knows once the blob is read to its end.
 struct Produced {
-    digest: Digest,
+    /// `None` until the hashing thread fills it in, when the blob has one.
+    digest: Option<Digest>,
     compressed_len: u64,
     uncompressed_len: u64,
 }
@@ -326,7 +334,8 @@ impl<'a, R: Read> Producer<'a, R> {
     ) -> Result<Producer<'a, R>, LayerError> {
         let tap = CompressedTap {
             inner: source,
-            hasher: Sha256Hasher::new(),
+            hasher: Some(Sha256Hasher::new()),
+            len: 0,
             expected,
             progress: ctx.progress,
             layer: ctx.index,
@@ -421,7 +430,7 @@ impl<'a, R: Read> Producer<'a, R> {
         if let Some(ratio) = self.limits.max_expansion_ratio
             && len > self.limits.expansion_check_after
         {
-            let compressed = self.decoder.tap().hasher.len().max(1);
+            let compressed = self.decoder.tap().len.max(1);
             if len / compressed > ratio {
                 return Err(limit(
                     "max_expansion_ratio",
@@ -456,8 +465,8 @@ impl<'a, R: Read> Producer<'a, R> {
         }
         drained.map_err(LayerError::Tar)?;
         Ok(Produced {
-            compressed_len: tap.hasher.len(),
-            digest: tap.hasher.finish(),
+            compressed_len: tap.len,
+            digest: tap.hasher.map(Sha256Hasher::finish),
             uncompressed_len: len,
         })
     }
@@ -520,6 +529,10 @@ impl Source for Piped {
     }
 }
 
+fn not_hashed() -> LayerError {
+    LayerError::Io(io::Error::other("the layer's hashing thread stopped"))
+}
+
 fn decoder_gone() -> LayerError {
     LayerError::Io(io::Error::other("the layer's decoding thread stopped"))
 }
@@ -547,6 +560,29 @@ fn produce<R: Read>(
                 let _ = chunks.send(Message::End(Err(e)));
                 return;
             }
+        }
+    }
+}
+
+/// The hashing thread of a plain layer read by three threads: hashes every chunk on its way
+/// from the reading thread to the parsing one and puts the digest into the totals.
+fn hash_stage(chunks_in: mpsc::Receiver<Message>, chunks_out: mpsc::SyncSender<Message>) {
+    let mut hasher = Sha256Hasher::new();
+    while let Ok(message) = chunks_in.recv() {
+        let message = match message {
+            Message::Data(c) => {
+                hasher.update(c.bytes());
+                Message::Data(c)
+            }
+            Message::End(Ok(mut produced)) => {
+                produced.digest = Some(hasher.finish());
+                let _ = chunks_out.send(Message::End(Ok(produced)));
+                return;
+            }
+            end @ Message::End(Err(_)) => end,
+        };
+        if chunks_out.send(message).is_err() {
+            return;
         }
     }
 }
@@ -641,9 +677,10 @@ impl<S: Source> FeedCore<S> {
     /// The decoding side's totals and the DiffID (the blob digest for a plain tar).
     fn finish(self) -> Result<(Produced, Digest), LayerError> {
         let produced = self.source.finish()?;
-        let diff = match self.diff {
-            Some(h) => h.finish(),
-            None => produced.digest.clone(),
+        let diff = match (self.diff, &produced.digest) {
+            (Some(h), _) => h.finish(),
+            (None, Some(d)) => d.clone(),
+            (None, None) => return Err(not_hashed()),
         };
         Ok((produced, diff))
     }
@@ -851,6 +888,10 @@ impl Seek for SharedContent {
 /// read with [`read_layer_blob`]) and the image's limits and counters.
 pub(crate) struct ReadContext<'a> {
     pub(crate) index: usize,
+    /// Whether this layer sets the pace of reading the image (its largest, read while the
+    /// others share the remaining cores): a plain one is then read, hashed and parsed on
+    /// three threads instead of two.
+    pub(crate) pace_setter: bool,
     pub(crate) layer: Option<&'a Layer>,
     pub(crate) limits: &'a Limits,
     pub(crate) progress: Option<&'a ProgressFn>,
@@ -880,6 +921,7 @@ fn report(
     diff: Digest,
     compression: Compression,
 ) -> Result<LayerReport, LayerError> {
+    let digest = produced.digest.ok_or_else(not_hashed)?;
     if let Some(layer) = ctx.layer {
         if produced.compressed_len != layer.size {
             return Err(LayerError::SizeMismatch {
@@ -887,10 +929,10 @@ fn report(
                 actual: produced.compressed_len,
             });
         }
-        if produced.digest != layer.digest {
+        if digest != layer.digest {
             return Err(LayerError::DigestMismatch {
                 expected: layer.digest.clone(),
-                actual: produced.digest,
+                actual: digest,
             });
         }
         if diff != layer.diff_id.0 {
@@ -902,7 +944,7 @@ fn report(
     }
     Ok(LayerReport {
         index: ctx.index,
-        digest: produced.digest,
+        digest,
         diff_id: DiffId(diff),
         compressed_size: produced.compressed_len,
         uncompressed_size: produced.uncompressed_len,
@@ -941,15 +983,30 @@ pub(crate) fn read<'a, V: LayerVisitor>(
         .layer
         .ok_or_else(|| LayerError::Io(io::Error::other("no layer source")))?;
     let mut warnings = Vec::new();
-    let producer = Producer::open(ctx, open_blob(layer)?, layer.size, &mut warnings)?;
+    let mut producer = Producer::open(ctx, open_blob(layer)?, layer.size, &mut warnings)?;
     let compression = producer.compression;
     if layer.size < PIPELINE_MIN {
         return parse(ctx, producer, compression, warnings, visitor);
     }
+    // The image's largest layer sets the pace of reading it. When it is a plain tar its
+    // reading thread only reads, and a third thread hashes, so neither the read nor the hash
+    // waits for the other. The hashing thread sees every byte of the blob (a plain tar's
+    // bytes are its blob's, including those the compression sniff buffered), so the reading
+    // side's hasher is simply dropped.
+    let hash_apart = ctx.pace_setter && compression == Compression::None;
+    if hash_apart {
+        producer.decoder.tap_mut().hasher = None;
+    }
     std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = mpsc::sync_channel(DEPTH);
         let (spent_tx, spent_rx) = mpsc::channel();
-        scope.spawn(move || produce(producer, chunk_tx, spent_rx));
+        if hash_apart {
+            let (raw_tx, raw_rx) = mpsc::sync_channel(DEPTH);
+            scope.spawn(move || produce(producer, raw_tx, spent_rx));
+            scope.spawn(move || hash_stage(raw_rx, chunk_tx));
+        } else {
+            scope.spawn(move || produce(producer, chunk_tx, spent_rx));
+        }
         let piped = Piped {
             chunks: chunk_rx,
             spent: spent_tx,
@@ -959,6 +1016,25 @@ pub(crate) fn read<'a, V: LayerVisitor>(
         // decoding thread at its next chunk; the scope then joins it.
         parse(ctx, piped, compression, warnings, visitor)
     })
+}
+
+/// Lowers the calling thread's scheduling priority by five steps of niceness (at most to 19),
+/// for good: a thread about to read a layer other than the image's largest, once. Reading the
+/// largest layer sets the pace, and the view is built from the bottom layer (as a rule that
+/// largest one) while the others are still being read; when the other layers' threads compete
+/// with it for the cores on equal terms, it finishes later and the view waits for it. At a
+/// lower priority they take what it leaves. Raising one's own niceness needs no privilege; a
+/// refusal changes nothing but the schedule, so it is ignored. Threads the caller then starts
+/// inherit it.
+pub(crate) fn yield_to_the_pace_setter() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let me = Some(rustix::thread::gettid());
+        if let Ok(nice) = getpriority_process(me) {
+            let _ = setpriority_process(me, nice.saturating_add(5).min(19));
+        }
+    }
 }
 
 /// Parses the decoded tar stream from `source` and hands each entry to the visitor, then
@@ -1264,6 +1340,7 @@ pub fn read_layer_blob<R: Read, V: LayerVisitor>(
     let seen = [AtomicU64::new(0)];
     let ctx = ReadContext {
         index: 0,
+        pace_setter: false,
         layer: None,
         limits,
         progress: None,

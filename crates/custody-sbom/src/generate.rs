@@ -87,24 +87,29 @@ pub fn generate(image: &Image, options: &Options) -> Result<ImageSboms, SbomErro
     }
     let capture_cap = image.limits().max_capture_bytes;
     let limits = &options.limits;
-    let contents = image.read_layers(|_| {
-        move |entry: &Entry, content: &mut EntryContent<'_>| {
-            SCRATCH.with_borrow_mut(|scratch| visit(entry, content, limits, capture_cap, scratch))
-        }
-    })?;
-
     let mut warnings: BTreeSet<Warning> = BTreeSet::new();
     let mut view: ImageView<Parsed> = ImageView::new(image.limits().max_symlink_hops);
     let mut differ = Differ::default();
     let mut deltas = Vec::with_capacity(layers.len());
-    for layer in contents {
-        warnings.extend(layer.warnings().iter().map(from_oci));
-        let index = layer.index();
-        view.apply_untracked(layer)?;
-        let (drafts, w) = assemble(&view.resolver());
-        warnings.extend(w);
-        deltas.push((index, differ.step(index, drafts)));
-    }
+    // Each layer is laid over the view, and the packages after it found, while the layers
+    // above it are still being read.
+    image.read_layers_in_order(
+        |_| {
+            move |entry: &Entry, content: &mut EntryContent<'_>| {
+                SCRATCH
+                    .with_borrow_mut(|scratch| visit(entry, content, limits, capture_cap, scratch))
+            }
+        },
+        |layer| {
+            warnings.extend(layer.warnings().iter().map(from_oci));
+            let index = layer.index();
+            view.apply_untracked(layer)?;
+            let (drafts, w) = assemble(&view.resolver());
+            warnings.extend(w);
+            deltas.push((index, differ.step(index, drafts)));
+            Ok::<(), SbomError>(())
+        },
+    )?;
     warnings.extend(view.warnings().iter().map(from_oci));
     warnings.extend(image.warnings().iter().map(from_oci));
 

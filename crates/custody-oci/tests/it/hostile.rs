@@ -807,3 +807,171 @@ fn pax_headers_override_ids_and_times() {
     );
     assert_eq!(e.mode, 0o600);
 }
+
+/// A visitor keeping every file whole, large ones through a shared read (as the ELF
+/// cataloger reads binaries), so chunks stay held while the threads reading, hashing and
+/// parsing the layer move on.
+fn keep_files(
+    e: &custody_oci::Entry,
+    c: &mut EntryContent<'_>,
+) -> Result<Option<Vec<u8>>, VisitError> {
+    use std::io::Read;
+    if e.kind != EntryKind::File {
+        return Ok(None);
+    }
+    let mut all = Vec::new();
+    if c.size() > 100_000 {
+        c.read_shared()?.read_to_end(&mut all)?;
+    } else {
+        all = c.read_all()?;
+    }
+    Ok(Some(all))
+}
+
+/// An image whose largest layer, layer 1, is a plain tar of several decoded chunks: the
+/// layer the reader splits over a reading, a hashing and a parsing thread.
+fn plain_pace_setter(out: &std::path::Path, tamper: bool) -> Vec<u8> {
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    let t = tar(&[
+        dir("opt"),
+        file("opt/big", &big),
+        file("opt/after", b"after the big one"),
+    ]);
+    let mut pace = layer(t, PLAIN);
+    if tamper {
+        // The descriptor and DiffID name the real tar; the stored bytes differ in one byte
+        // in the middle of the big file, at the same size.
+        let claimed = Digest::sha256_of(&pace.blob);
+        let mut changed = pace.blob.clone();
+        changed[1_500_000] ^= 1;
+        pace.store = false;
+        layout(
+            out,
+            &[
+                layer(simple_tar(), GZIP),
+                pace,
+                layer(tar(&[file("top", b"t")]), ZSTD),
+            ],
+        );
+        std::fs::write(out.join("blobs/sha256").join(claimed.hex()), &changed).unwrap();
+    } else {
+        layout(
+            out,
+            &[
+                layer(simple_tar(), GZIP),
+                pace,
+                layer(tar(&[file("top", b"t")]), ZSTD),
+            ],
+        );
+    }
+    big
+}
+
+#[test]
+fn the_largest_plain_layer_is_read_hashed_and_parsed_apart_and_still_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = plain_pace_setter(tmp.path(), false);
+    let image = open(tmp.path()).unwrap();
+    let layers = image.read_layers(|_| keep_files).unwrap();
+    let pace = &layers[1];
+    assert_eq!(
+        pace.digest(),
+        &pace.diff_id().0,
+        "a plain tar's digest is its DiffID"
+    );
+    assert_eq!(pace.digest(), image.layers()[1].digest());
+    assert_eq!(
+        payloads_of_files(pace),
+        vec![big.as_slice(), b"after the big one"]
+    );
+    assert_eq!(
+        payloads_of_files(&layers[0]),
+        vec![b"hello world\n".as_slice()]
+    );
+
+    // One byte changed in the stored blob: the hashing thread's digest names it.
+    let tmp = tempfile::tempdir().unwrap();
+    plain_pace_setter(tmp.path(), true);
+    let image = open(tmp.path()).unwrap();
+    let err = image.read_layers(|_| keep_files).unwrap_err();
+    assert!(err.to_string().starts_with("layer 1 (sha256:"), "{err}");
+    match err {
+        OciError::Layer {
+            source: LayerError::DigestMismatch { expected, .. },
+            ..
+        } => assert_eq!(&expected, image.layers()[1].digest()),
+        other => panic!("expected a digest mismatch of layer 1, got {other}"),
+    }
+}
+
+fn payloads_of_files(contents: &LayerContents<Vec<u8>>) -> Vec<&[u8]> {
+    contents
+        .entries()
+        .iter()
+        .filter_map(|e| e.payload.as_deref().map(Vec::as_slice))
+        .collect()
+}
+
+/// Reads every layer in order and returns the outcome and the layers handed over.
+fn handed_over(image: &Image) -> (Result<(), OciError>, Vec<usize>) {
+    let mut seen = Vec::new();
+    let read = image.read_layers_in_order(
+        |_| MetadataOnly,
+        |l| {
+            seen.push(l.index());
+            Ok(())
+        },
+    );
+    (read, seen)
+}
+
+#[test]
+fn layers_reach_the_caller_bottom_first_and_a_failure_stops_the_read() {
+    // Sizes out of order, so the layers finish reading out of order.
+    let sized = |n: usize| tar(&[file("f", &vec![b'x'; n])]);
+    let specs = || {
+        vec![
+            layer(sized(10), GZIP),
+            layer(sized(2_000_000), PLAIN),
+            layer(sized(100), ZSTD),
+            layer(sized(1_500_000), PLAIN),
+        ]
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    layout(tmp.path(), &specs());
+    let image = open(tmp.path()).unwrap();
+    let (read, seen) = handed_over(&image);
+    read.unwrap();
+    assert_eq!(seen, vec![0, 1, 2, 3]);
+
+    // The caller's failure is what comes back, and nothing is handed over after it.
+    let mut seen = Vec::new();
+    let err = image
+        .read_layers_in_order(
+            |_| MetadataOnly,
+            |l| {
+                seen.push(l.index());
+                if l.index() == 1 {
+                    return Err(OciError::NoSuchLayer { index: 1, count: 0 });
+                }
+                Ok(())
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, OciError::NoSuchLayer { index: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(seen, vec![0, 1]);
+
+    // A layer that fails its check stops the read with its own error; the caller saw at
+    // most the layers beneath it, in order.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = specs();
+    s[2].diff_id = Some(Digest::sha256_of(b"not this tar").to_string());
+    layout(tmp.path(), &s);
+    let (read, seen) = handed_over(&open(tmp.path()).unwrap());
+    let err = read.unwrap_err();
+    assert!(err.to_string().starts_with("layer 2 (sha256:"), "{err}");
+    assert!(seen == [0, 1][..seen.len()], "{seen:?}");
+}
