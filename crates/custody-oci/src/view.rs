@@ -393,14 +393,19 @@ impl<T> ImageView<T> {
         // The common case in one lookup: a file or directory where there was nothing or
         // one of its own kind. It cannot change how later paths resolve.
         let target = if matches!(entry.kind, EntryKind::File | EntryKind::Dir) {
+            // The entry takes the view's spelling of its path, and is listed as added or
+            // modified when changes are tracked.
+            let mut settle = |key: &String, listed: &mut Vec<String>| {
+                if entry.path != *key {
+                    entry.path.clone_from(key);
+                }
+                if track {
+                    listed.push(key.clone());
+                }
+            };
             match self.nodes.entry(target) {
                 btree_map::Entry::Vacant(slot) => {
-                    if entry.path != *slot.key() {
-                        entry.path.clone_from(slot.key());
-                    }
-                    if track {
-                        changes.added.push(slot.key().clone());
-                    }
+                    settle(slot.key(), &mut changes.added);
                     slot.insert(ViewNode::new(entry, l, item.payload));
                     return;
                 }
@@ -408,12 +413,7 @@ impl<T> ImageView<T> {
                     if std::mem::discriminant(&slot.get().entry.kind)
                         == std::mem::discriminant(&entry.kind) =>
                 {
-                    if entry.path != *slot.key() {
-                        entry.path.clone_from(slot.key());
-                    }
-                    if track {
-                        changes.modified.push(slot.key().clone());
-                    }
+                    settle(slot.key(), &mut changes.modified);
                     slot.insert(ViewNode::new(entry, l, item.payload));
                     return;
                 }

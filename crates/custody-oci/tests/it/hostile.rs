@@ -837,32 +837,25 @@ fn plain_pace_setter(out: &std::path::Path, tamper: bool) -> Vec<u8> {
         file("opt/big", &big),
         file("opt/after", b"after the big one"),
     ]);
-    let mut pace = layer(t, PLAIN);
+    let pace = layer(t, PLAIN);
+    let stored = pace.blob.clone();
+    layout(
+        out,
+        &[
+            layer(simple_tar(), GZIP),
+            pace,
+            layer(tar(&[file("top", b"t")]), ZSTD),
+        ],
+    );
     if tamper {
         // The descriptor and DiffID name the real tar; the stored bytes differ in one byte
         // in the middle of the big file, at the same size.
-        let claimed = Digest::sha256_of(&pace.blob);
-        let mut changed = pace.blob.clone();
+        let mut changed = stored.clone();
         changed[1_500_000] ^= 1;
-        pace.store = false;
-        layout(
-            out,
-            &[
-                layer(simple_tar(), GZIP),
-                pace,
-                layer(tar(&[file("top", b"t")]), ZSTD),
-            ],
-        );
-        std::fs::write(out.join("blobs/sha256").join(claimed.hex()), &changed).unwrap();
-    } else {
-        layout(
-            out,
-            &[
-                layer(simple_tar(), GZIP),
-                pace,
-                layer(tar(&[file("top", b"t")]), ZSTD),
-            ],
-        );
+        let path = out
+            .join("blobs/sha256")
+            .join(Digest::sha256_of(&stored).hex());
+        std::fs::write(path, &changed).unwrap();
     }
     big
 }
