@@ -301,13 +301,13 @@ impl<'a> EntryContent<'a> {
             .checked_sub(peeked)
             .ok_or_else(|| LayerError::Tar(io::Error::other("peeked past the end of the file")))?;
         let mut segments = Vec::new();
-        if peeked > 0 {
-            segments.push(Segment::Owned(self.prefix.clone()));
-        }
         self.taken = true;
-        shared
-            .take_shared(rest, &mut segments)
+        let included = shared
+            .take_shared(rest, peeked, &mut segments)
             .map_err(LayerError::Tar)?;
+        if peeked > 0 && !included {
+            segments.insert(0, Segment::Owned(self.prefix.clone()));
+        }
         self.prefix_pos = self.prefix.len();
         self.consumed = self.size;
         Ok(SharedContent::new(segments))

@@ -751,8 +751,27 @@ fn only_forward() -> io::Error {
 }
 
 impl<S: Source> SharedSource for RefCell<FeedCore<S>> {
-    fn take_shared(&self, mut len: u64, into: &mut Vec<Segment>) -> io::Result<()> {
+    fn take_shared(&self, mut len: u64, peeked: u64, into: &mut Vec<Segment>) -> io::Result<bool> {
         let mut core = self.borrow_mut();
+        // The peeked bytes are the last ones read from the stream. When they are all in the
+        // chunk in hand and that chunk goes on past them (so it stays in hand), the first
+        // segment starts at them and the whole file can be one run of one chunk.
+        let back = match &core.chunk {
+            Some(c)
+                if peeked > 0 && peeked <= core.pos as u64 && (core.pos < c.len || len == 0) =>
+            {
+                peeked as usize
+            }
+            _ => 0,
+        };
+        if back > 0 && len == 0 {
+            if let Some(c) = core.chunk.clone() {
+                let end = core.pos;
+                into.push(Segment::Chunk(c, end - back..end));
+            }
+            return Ok(true);
+        }
+        let mut behind = back;
         while len > 0 {
             let chunk = if core.refill()? {
                 core.chunk.clone()
@@ -767,13 +786,14 @@ impl<S: Source> SharedSource for RefCell<FeedCore<S>> {
             };
             let start = core.pos;
             let n = ((c.len - start) as u64).min(len) as usize;
-            into.push(Segment::Chunk(c, start..start + n));
+            into.push(Segment::Chunk(c, start - behind..start + n));
+            behind = 0;
             core.pos += n;
             core.offset += n as u64;
             core.ahead += n as u64;
             len -= n as u64;
         }
-        Ok(())
+        Ok(back > 0)
     }
 }
 
@@ -782,7 +802,10 @@ impl<S: Source> SharedSource for RefCell<FeedCore<S>> {
 pub(crate) trait SharedSource {
     /// Appends the next `len` bytes of the stream to `into`, behind the tar parser's back
     /// (the stream remembers how far, and shortens the parser's next skip by that much).
-    fn take_shared(&self, len: u64, into: &mut Vec<Segment>) -> io::Result<()>;
+    /// `peeked` bytes of the file were already read; when they are still in the chunk in
+    /// hand the first segment starts with them and the result is `true`, otherwise the
+    /// caller puts its copy of them first.
+    fn take_shared(&self, len: u64, peeked: u64, into: &mut Vec<Segment>) -> io::Result<bool>;
 }
 
 /// A piece of a file taken out of the stream.
@@ -839,6 +862,16 @@ impl SharedContent {
     /// Whether the content is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The whole content as one slice when it lies in one piece (most files smaller than a
+    /// chunk do), for parsers that read it in place; `None` when it spans pieces.
+    pub fn as_slice(&self) -> Option<&[u8]> {
+        match self.segments.as_slice() {
+            [] => Some(&[]),
+            [one] => Some(one.bytes()),
+            _ => None,
+        }
     }
 }
 

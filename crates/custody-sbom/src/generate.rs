@@ -113,6 +113,9 @@ pub fn generate(image: &Image, options: &Options) -> Result<ImageSboms, SbomErro
     warnings.extend(view.warnings().iter().map(from_oci));
     warnings.extend(image.warnings().iter().map(from_oci));
 
+    // The view holds every path of the image; freeing it takes a millisecond or two that
+    // nothing below waits for, so a pool thread does it while the documents are built.
+    rayon::spawn(move || drop(view));
     let refs = &info.layers;
     let image_time = options
         .source_date_epoch
@@ -180,11 +183,6 @@ pub fn generate(image: &Image, options: &Options) -> Result<ImageSboms, SbomErro
 /// once it is parsed, so memory stays bounded by the largest file being parsed.
 const SCRATCH_KEEP: usize = 16 << 20;
 
-/// Binaries at least this large are parsed from the layer's chunks
-/// ([`EntryContent::read_shared`]); copying a smaller one costs less than reading its
-/// headers through a cache.
-const SHARED_BINARY_MIN: u64 = 256 << 10;
-
 thread_local! {
     /// The capture buffer of the thread parsing a layer, kept across files and across the
     /// layers that thread parses: its pages are mapped and zeroed once, not once per layer
@@ -226,11 +224,15 @@ fn visit(
         ));
         return Ok(None);
     }
-    let parsed = if kind == FileKind::MaybeBinary && entry.size >= SHARED_BINARY_MIN {
+    let parsed = if kind == FileKind::MaybeBinary {
         // Only the headers and a section or two of a binary are read: parse them where the
-        // layer decoded them instead of copying the whole file out first.
-        let shared = object::read::ReadCache::new(content.read_shared()?);
-        catalog::parse_binary(&shared, limits)
+        // layer decoded them instead of copying the whole file out first; in place when the
+        // file lies in one chunk, else through a cache over the chunks it spans.
+        let shared = content.read_shared()?;
+        match shared.as_slice() {
+            Some(bytes) => catalog::parse_binary(bytes, limits),
+            None => catalog::parse_binary(&object::read::ReadCache::new(shared), limits),
+        }
     } else {
         let bytes = content.read_all_into(scratch)?;
         let parsed = catalog::parse(kind, &entry.path, bytes, limits);

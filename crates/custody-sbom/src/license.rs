@@ -19,6 +19,17 @@ const MODE: ParseMode = ParseMode {
     allow_unknown: false,
 };
 
+/// How many different licence texts each thread remembers the canonical form of. An image's
+/// packages name a few dozen licences between them, each many times; past this many (an
+/// image of made-up names) texts are simply canonicalised again, so memory stays bounded.
+const CANONICAL_MEMO_MAX: usize = 1024;
+
+thread_local! {
+    /// [`canonical_spdx`]'s answers on this thread, by trimmed text.
+    static CANONICAL_MEMO: std::cell::RefCell<std::collections::HashMap<Box<str>, Option<String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// The canonical SPDX form of `text` if it is a valid expression (operators upper-cased,
 /// `GPL-2.0+` as `GPL-2.0-or-later`, bare GNU ids as `-only`); `None` otherwise.
 pub(crate) fn canonical_spdx(text: &str) -> Option<String> {
@@ -26,6 +37,20 @@ pub(crate) fn canonical_spdx(text: &str) -> Option<String> {
     if text.is_empty() || text.len() > 1000 {
         return None;
     }
+    if let Some(known) = CANONICAL_MEMO.with_borrow(|memo| memo.get(text).cloned()) {
+        return known;
+    }
+    let canonical = canonicalise(text);
+    CANONICAL_MEMO.with_borrow_mut(|memo| {
+        if memo.len() < CANONICAL_MEMO_MAX {
+            memo.insert(text.into(), canonical.clone());
+        }
+    });
+    canonical
+}
+
+/// [`canonical_spdx`] without the memo, for a trimmed, non-empty text.
+fn canonicalise(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut pending: Option<spdx::LicenseId> = None;
     let push_id = |out: &mut String, id: spdx::LicenseId, plus: bool| {
@@ -317,6 +342,24 @@ mod tests {
         ] {
             assert_eq!(canonical_spdx(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn remembered_answers_are_the_answers_and_the_memo_stays_bounded() {
+        // Past the memo's size, texts are canonicalised afresh, with the same answers.
+        for round in 0..2 {
+            for i in 0..CANONICAL_MEMO_MAX + 50 {
+                let made_up = format!("LicenseRef-x{i}");
+                assert_eq!(canonical_spdx(&made_up), canonicalise(&made_up), "{round}");
+            }
+            assert_eq!(
+                canonical_spdx(" GPL-2.0+ or MIT ").as_deref(),
+                Some("GPL-2.0-or-later OR MIT"),
+                "{round}"
+            );
+            assert_eq!(canonical_spdx("not a licence"), None, "{round}");
+        }
+        assert!(CANONICAL_MEMO.with_borrow(|memo| memo.len()) <= CANONICAL_MEMO_MAX);
     }
 
     #[test]

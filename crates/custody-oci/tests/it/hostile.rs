@@ -750,6 +750,69 @@ fn shared_reads_return_files_across_chunks_and_keep_the_stream_in_step() {
 }
 
 #[test]
+fn a_peeked_file_in_one_chunk_is_one_slice_and_one_across_chunks_reads_whole() {
+    use std::io::Read;
+    // Decoded chunks are 512 KiB. `across` starts 512 bytes before the first boundary, so
+    // its peeked magic is in the first chunk and the rest in the second; `at` starts on the
+    // second boundary, so the peek itself moves to a fresh chunk; `inside` is well inside one.
+    const CHUNK: usize = 512 << 10;
+    let elf = |len: usize| -> Vec<u8> {
+        let mut v = b"\x7fELF".to_vec();
+        v.extend((4..len).map(|i| (i % 251) as u8));
+        v
+    };
+    // A header is 512 bytes; a file's data is padded to a multiple of 512.
+    let pad1 = CHUNK - 512 - 512 - 512;
+    let across = elf(2000);
+    let used = 512 + pad1 + 512 + 2048;
+    let pad2 = 2 * CHUNK - used - 512 - 512;
+    let at = elf(3000);
+    let inside = elf(700);
+    let t = tar(&[
+        file("pad1", &vec![0u8; pad1]),
+        file("across", &across),
+        file("pad2", &vec![0u8; pad2]),
+        file("at", &at),
+        file("inside", &inside),
+        // Peeked whole: nothing is left to take from the stream.
+        file("tiny", b"\x7fELF"),
+    ]);
+    for compression in [PLAIN, GZIP, ZSTD] {
+        let tmp = tempfile::tempdir().unwrap();
+        layout(tmp.path(), &[layer(t.clone(), compression)]);
+        let image = open(tmp.path()).unwrap();
+        let mut visitor = |e: &custody_oci::Entry,
+                           c: &mut EntryContent<'_>|
+         -> Result<Option<Vec<u8>>, VisitError> {
+            if e.path.starts_with("pad") {
+                return Ok(None);
+            }
+            assert_eq!(c.peek(4)?, b"\x7fELF");
+            let mut shared = c.read_shared()?;
+            let one_slice = shared.as_slice().map(<[u8]>::to_vec);
+            assert_eq!(one_slice.is_some(), e.path != "across", "{}", e.path);
+            let mut all = Vec::new();
+            shared.read_to_end(&mut all)?;
+            if let Some(slice) = one_slice {
+                assert_eq!(slice, all, "{}", e.path);
+            }
+            Ok(Some(all))
+        };
+        let contents = image.read_layer(0, &mut visitor).unwrap();
+        let p: Vec<&[u8]> = contents
+            .entries()
+            .iter()
+            .filter_map(|e| e.payload.as_deref().map(Vec::as_slice))
+            .collect();
+        assert_eq!(
+            p,
+            [&across[..], &at[..], &inside[..], b"\x7fELF"],
+            "{compression}"
+        );
+    }
+}
+
+#[test]
 fn a_shared_read_is_bounded_like_a_capture_and_a_truncated_layer_fails_cleanly() {
     let big = vec![7u8; 200_000];
     let t = tar(&[file("a", &big), file("b", b"b")]);

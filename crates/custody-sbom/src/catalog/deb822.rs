@@ -78,9 +78,15 @@ pub(crate) fn for_each_raw_paragraph<'a>(text: &'a str, mut f: impl FnMut(&'a st
     let mut start: Option<(usize, usize)> = None; // (byte offset, line number)
     let mut offset = 0usize;
     let mut line_no = 0usize;
-    for line in text.split_inclusive('\n') {
+    // Lines found with one vectorised search for the newlines; most lines are told apart
+    // from blank ones by their first bytes.
+    let bytes = text.as_bytes();
+    let ends = memchr::memchr_iter(b'\n', bytes)
+        .map(|i| i + 1)
+        .chain((bytes.last() != Some(&b'\n') && !bytes.is_empty()).then_some(bytes.len()));
+    for end in ends {
         line_no += 1;
-        let blank = line.trim().is_empty();
+        let blank = is_blank(&text[offset..end]);
         match (blank, start) {
             (true, Some((from, first_line))) => {
                 f(&text[from..offset], first_line);
@@ -89,10 +95,45 @@ pub(crate) fn for_each_raw_paragraph<'a>(text: &'a str, mut f: impl FnMut(&'a st
             (false, None) => start = Some((offset, line_no)),
             _ => {}
         }
-        offset += line.len();
+        offset = end;
     }
     if let Some((from, first_line)) = start {
         f(&text[from..], first_line);
+    }
+}
+
+/// `text.lines()`, found with one vectorised newline search instead of a search per line:
+/// the same lines, without their `\n` or `\r\n`.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut from = 0usize;
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes())
+        .map(Some)
+        .chain([None]);
+    ends.filter_map(move |end| {
+        let line = match end {
+            // A `\r` is part of the line ending only right before the `\n`.
+            Some(end) => {
+                let line = &text[from..end];
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            // What follows the last newline is a line only when it is not empty.
+            None if from < text.len() => &text[from..],
+            None => return None,
+        };
+        from = end.map_or(text.len(), |e| e + 1);
+        Some(line)
+    })
+}
+
+/// Whether `line` is whitespace only (`line.trim().is_empty()`), deciding on the first byte
+/// that is not ASCII whitespace: an ASCII byte there means no, anything else is left to
+/// `trim`, which knows Unicode's other spaces.
+fn is_blank(line: &str) -> bool {
+    match line.bytes().find(|b| !b.is_ascii_whitespace()) {
+        None => true,
+        // U+000B, the line tabulation, is Unicode whitespace but not ASCII whitespace to Rust.
+        Some(b) if b.is_ascii() && b != 0x0b => false,
+        Some(_) => line.trim().is_empty(),
     }
 }
 
@@ -105,7 +146,7 @@ pub(crate) fn field_heads<'a>(
     mut f: impl FnMut(&'a str, &'a str),
 ) -> Result<usize, ()> {
     let mut fields = 0usize;
-    for line in raw.lines() {
+    for line in lines(raw) {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.starts_with('#') {
             continue;
@@ -147,7 +188,7 @@ fn push_paragraph<'a>(
 
 fn parse_paragraph(raw: &str, syntax: Syntax) -> Result<Vec<Field<'_>>, (usize, String)> {
     let mut fields: Vec<Field<'_>> = Vec::new();
-    for (i, line) in raw.lines().enumerate() {
+    for (i, line) in lines(raw).enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         match syntax {
             Syntax::Deb822 => {
@@ -200,6 +241,75 @@ pub(crate) fn clip(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The paragraph splitter as it was, line by line with `trim`: the fast one must cut
+    /// every text the same way.
+    fn raw_paragraphs_by_trim(text: &str) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        let mut start: Option<(usize, usize)> = None;
+        let mut offset = 0usize;
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            match (line.trim().is_empty(), start) {
+                (true, Some((from, first))) => {
+                    out.push((text[from..offset].to_owned(), first));
+                    start = None;
+                }
+                (false, None) => start = Some((offset, i + 1)),
+                _ => {}
+            }
+            offset += line.len();
+        }
+        if let Some((from, first)) = start {
+            out.push((text[from..].to_owned(), first));
+        }
+        out
+    }
+
+    #[test]
+    fn paragraphs_are_cut_as_trim_would_cut_them() {
+        const PIECES: [&str; 12] = [
+            "\n", " ", "\t", "\r", "\x0b", "\x0c", "\u{a0}", "\u{3000}", "Field: v", "x", "#", "é",
+        ];
+        // A fixed pseudo-random walk over the pieces: thousands of small texts.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5000 {
+            let mut text = String::new();
+            for _ in 0..(state % 24) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+            }
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut fast = Vec::new();
+            for_each_raw_paragraph(&text, |raw, line| fast.push((raw.to_owned(), line)));
+            assert_eq!(fast, raw_paragraphs_by_trim(&text), "{text:?}");
+            assert!(lines(&text).eq(text.lines()), "{text:?}");
+        }
+        for text in [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\r\n\r\nb\r",
+            "\r",
+            "\n\n",
+            "x\ry\n z",
+        ] {
+            assert!(lines(text).eq(text.lines()), "{text:?}");
+        }
+        for line in [
+            " \x0b \n",
+            "\u{a0}\n",
+            " \u{2028}",
+            "\t\r\n",
+            " x",
+            "\x0c",
+            "",
+        ] {
+            assert_eq!(is_blank(line), line.trim().is_empty(), "{line:?}");
+        }
+    }
 
     #[test]
     fn splits_paragraphs_and_joins_continuations() {

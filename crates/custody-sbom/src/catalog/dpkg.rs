@@ -122,7 +122,24 @@ fn valid_version(version: &str) -> bool {
 pub(crate) fn parse_file_list(bytes: &[u8], md5sums: bool) -> FileParse<Vec<String>> {
     let (text, warnings) = text_of(bytes);
     let mut owned = Vec::new();
-    for line in text.lines() {
+    // Only lines naming a metadata directory matter, and both such names end in `-info`: one
+    // vectorised search over the whole list finds them, and only their lines are looked at.
+    let bytes = text.as_bytes();
+    let mut handled_to = 0usize;
+    for hit in memchr::memmem::find_iter(bytes, b"-info") {
+        if hit < handled_to {
+            continue; // a second hit on a line already looked at
+        }
+        let start = memchr::memrchr(b'\n', &bytes[..hit]).map_or(0, |i| i + 1);
+        let end = memchr::memchr(b'\n', &bytes[hit..]).map_or(bytes.len(), |i| hit + i);
+        handled_to = end + 1;
+        // The line as `str::lines` gives it: without its `\n` or `\r\n`.
+        let line = &text[start..end];
+        let line = if end < bytes.len() {
+            line.strip_suffix('\r').unwrap_or(line)
+        } else {
+            line
+        };
         // md5sums lines are "<32 hex>  path/without/leading/slash".
         let path = if md5sums {
             match line.split_once("  ") {
@@ -424,6 +441,64 @@ Version: 1:1.5.2-6+deb12u1
             parsed.value,
             ["/usr/lib/python3/dist-packages/six-1.16.0.egg-info"]
         );
+    }
+
+    /// The file-list reader as it was, every line looked at.
+    fn file_list_line_by_line(text: &str, md5sums: bool) -> Vec<String> {
+        let mut owned = Vec::new();
+        for line in text.lines() {
+            let path = if md5sums {
+                match line.split_once("  ") {
+                    Some((_, path)) => path,
+                    None => continue,
+                }
+            } else {
+                line
+            };
+            let path = path.trim_start_matches('/');
+            if let Some(dir) = metadata_dir_of(path).filter(|_| !path.is_empty()) {
+                owned.push(format!("/{dir}"));
+            }
+        }
+        owned.sort();
+        owned.dedup();
+        owned
+    }
+
+    #[test]
+    fn file_lists_read_only_at_their_hits_agree_with_reading_every_line() {
+        const PIECES: [&str; 12] = [
+            "\n",
+            "\r",
+            "/",
+            "  ",
+            "a",
+            "-info",
+            ".dist-info",
+            ".egg-info",
+            "x-info/",
+            "0f",
+            "é",
+            "/",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..5000 {
+            let mut text = String::new();
+            for _ in 0..(state % 20) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+            }
+            state = state.wrapping_add(0x2545_f491_4f6c_dd1d);
+            for md5sums in [false, true] {
+                assert_eq!(
+                    parse_file_list(text.as_bytes(), md5sums).value,
+                    file_list_line_by_line(&text, md5sums),
+                    "{text:?} {md5sums}"
+                );
+            }
+        }
     }
 
     #[test]
