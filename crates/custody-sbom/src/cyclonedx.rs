@@ -71,12 +71,13 @@ const COMPONENTS_PLACEHOLDER: &str = "\u{0}custody:components";
 fn pretty_at_depth_two(value: &impl Serialize) -> Vec<u8> {
     let flat = serde_json::to_vec_pretty(value).unwrap_or_default();
     let mut out = Vec::with_capacity(flat.len() + flat.len() / 8);
-    for (i, line) in flat.split(|&b| b == b'\n').enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b"\n    ");
-        }
-        out.extend_from_slice(line);
+    let mut from = 0;
+    for newline in memchr::memchr_iter(b'\n', &flat) {
+        out.extend_from_slice(&flat[from..newline]);
+        out.extend_from_slice(b"\n    ");
+        from = newline + 1;
     }
+    out.extend_from_slice(&flat[from..]);
     out
 }
 
