@@ -16,7 +16,6 @@
 #![deny(missing_docs)]
 
 pub mod admission;
-mod server;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,7 +40,7 @@ use custody_verify::{
 };
 use serde_json::{Value, json};
 
-pub use server::{TlsError, serve, shutdown_signal, tls_config};
+pub use custody_server::{TlsError, serve, shutdown_signal, tls_config};
 
 /// The gate's configuration, parsed once from flags and `CUSTODY_GATE_*` variables.
 #[derive(Debug, Clone, clap::Parser)]

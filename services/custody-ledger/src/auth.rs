@@ -7,7 +7,6 @@
 //! token is sent), and handlers ask for the role they need.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -27,9 +26,7 @@ use crate::on_db;
 use crate::state::AppState;
 use crate::util::now_millis;
 
-/// The client's address, put on each request by the server's accept loop.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PeerAddr(pub SocketAddr);
+pub(crate) use custody_server::PeerAddr;
 
 /// Who is calling, resolved from the Authorization header.
 #[derive(Debug, Clone)]

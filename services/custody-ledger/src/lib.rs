@@ -32,7 +32,6 @@ mod log;
 mod metrics;
 mod query;
 mod sequencer;
-mod server;
 mod signers;
 mod state;
 mod store;
@@ -56,13 +55,13 @@ pub use config::{
     AdvisoriesCommand, Cli, Command, DbArgs, MigrateArgs, ReadAccess, ServeConfig, SignerCommand,
     TokenCommand, TokenRole, VerifyArgs,
 };
+pub use custody_server::{TlsError, serve, shutdown_signal, tls_config};
 pub use db::{Db, DbError};
 pub use error::ApiError;
 pub use ingest::{WireEnvelope, WireSignature, canonical_bytes};
 pub use log::{LogIdentity, LogKeyError};
 pub use query::{EntrySummary, ImageCustody, SearchPage};
 pub use query::{Search, SearchParams, parse_search_query};
-pub use server::{serve, shutdown_signal, tls_config};
 pub use signers::{SignerInfo, add_signer, list_signers};
 pub use state::{ApiConfig, AppState};
 

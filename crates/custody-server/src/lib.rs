@@ -1,11 +1,16 @@
-//! The accept loop (as the ledger's): HTTP/1.1 and HTTP/2, plain or rustls TLS (ALPN h2 and
-//! http/1.1, ring provider), graceful shutdown. Kubernetes calls webhooks over HTTPS only.
+//! The accept loop custody's services share: one listener for HTTP/1.1 and HTTP/2 (the
+//! ledger serves REST and gRPC on it, the gate its webhook), plain or rustls TLS (ALPN h2 and
+//! http/1.1, ring provider), the peer's address on every request, graceful shutdown.
+//! Kubernetes calls admission webhooks over HTTPS only, so the gate always has TLS.
+#![deny(missing_docs)]
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -14,6 +19,12 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+/// The client's address, put on every request by [`serve`] as an extension, for rate limits
+/// and audit lines keyed by caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +95,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = service_for(router.clone());
+        let svc = service_for(router.clone(), peer);
         match &acceptor {
             None => {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
@@ -128,8 +139,20 @@ pub async fn serve(
     }
 }
 
-fn service_for(router: Router) -> TowerToHyperService<Router> {
-    TowerToHyperService::new(router)
+fn service_for(
+    router: Router,
+    peer: SocketAddr,
+) -> TowerToHyperService<
+    tower::util::MapRequest<
+        Router,
+        impl FnMut(hyper::Request<Incoming>) -> hyper::Request<Incoming> + Clone,
+    >,
+> {
+    let svc = router.map_request(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(PeerAddr(peer));
+        req
+    });
+    TowerToHyperService::new(svc)
 }
 
 /// Resolves on SIGINT or SIGTERM.
