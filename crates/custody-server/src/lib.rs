@@ -177,3 +177,55 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_certificate_and_key_make_a_config_offering_h2_and_http1() {
+        let tmp = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = write(tmp.path(), "tls.crt", &made.cert.pem());
+        let key = write(tmp.path(), "tls.key", &made.signing_key.serialize_pem());
+        let config = tls_config(&cert, &key).unwrap();
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+
+    #[test]
+    fn bad_pem_files_are_refused_naming_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = write(tmp.path(), "tls.crt", &made.cert.pem());
+        let key = write(tmp.path(), "tls.key", &made.signing_key.serialize_pem());
+        let missing = tmp.path().join("missing.crt");
+        let empty = write(tmp.path(), "empty.crt", "not a certificate\n");
+
+        let err = tls_config(&missing, &key).unwrap_err().to_string();
+        assert!(err.contains("missing.crt"), "{err}");
+        let err = tls_config(&empty, &key).unwrap_err().to_string();
+        assert!(
+            err.contains("empty.crt") && err.contains("no certificate"),
+            "{err}"
+        );
+        // A certificate where the key should be: no private key in it.
+        let err = tls_config(&cert, &cert).unwrap_err().to_string();
+        assert!(err.contains("tls.crt"), "{err}");
+        // A key that is not the certificate's.
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let other_key = write(tmp.path(), "other.key", &other.signing_key.serialize_pem());
+        assert!(matches!(
+            tls_config(&cert, &other_key),
+            Err(TlsError::Rustls(_))
+        ));
+    }
+}
