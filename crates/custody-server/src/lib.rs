@@ -188,12 +188,23 @@ mod tests {
         path
     }
 
+    /// A fresh self-signed certificate for localhost as `<stem>.crt` and `<stem>.key`.
+    fn self_signed(dir: &Path, stem: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        (
+            write(dir, &format!("{stem}.crt"), &made.cert.pem()),
+            write(
+                dir,
+                &format!("{stem}.key"),
+                &made.signing_key.serialize_pem(),
+            ),
+        )
+    }
+
     #[test]
     fn a_certificate_and_key_make_a_config_offering_h2_and_http1() {
         let tmp = tempfile::tempdir().unwrap();
-        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let cert = write(tmp.path(), "tls.crt", &made.cert.pem());
-        let key = write(tmp.path(), "tls.key", &made.signing_key.serialize_pem());
+        let (cert, key) = self_signed(tmp.path(), "tls");
         let config = tls_config(&cert, &key).unwrap();
         assert_eq!(
             config.alpn_protocols,
@@ -204,9 +215,7 @@ mod tests {
     #[test]
     fn bad_pem_files_are_refused_naming_the_file() {
         let tmp = tempfile::tempdir().unwrap();
-        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let cert = write(tmp.path(), "tls.crt", &made.cert.pem());
-        let key = write(tmp.path(), "tls.key", &made.signing_key.serialize_pem());
+        let (cert, key) = self_signed(tmp.path(), "tls");
         let missing = tmp.path().join("missing.crt");
         let empty = write(tmp.path(), "empty.crt", "not a certificate\n");
 
@@ -221,8 +230,7 @@ mod tests {
         let err = tls_config(&cert, &cert).unwrap_err().to_string();
         assert!(err.contains("tls.crt"), "{err}");
         // A key that is not the certificate's.
-        let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let other_key = write(tmp.path(), "other.key", &other.signing_key.serialize_pem());
+        let (_, other_key) = self_signed(tmp.path(), "other");
         assert!(matches!(
             tls_config(&cert, &other_key),
             Err(TlsError::Rustls(_))

@@ -270,17 +270,13 @@ mod tests {
         const PIECES: [&str; 12] = [
             "\n", " ", "\t", "\r", "\x0b", "\x0c", "\u{a0}", "\u{3000}", "Field: v", "x", "#", "é",
         ];
-        // A fixed pseudo-random walk over the pieces: thousands of small texts.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..5000 {
-            let mut text = String::new();
-            for _ in 0..(state % 24) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
-            }
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        for text in crate::catalog::generated_texts(
+            &PIECES,
+            5000,
+            24,
+            0x2545_f491_4f6c_dd1d,
+            0x9e37_79b9_7f4a_7c15,
+        ) {
             let mut fast = Vec::new();
             for_each_raw_paragraph(&text, |raw, line| fast.push((raw.to_owned(), line)));
             assert_eq!(fast, raw_paragraphs_by_trim(&text), "{text:?}");

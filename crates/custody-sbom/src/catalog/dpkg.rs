@@ -140,20 +140,7 @@ pub(crate) fn parse_file_list(bytes: &[u8], md5sums: bool) -> FileParse<Vec<Stri
         } else {
             line
         };
-        // md5sums lines are "<32 hex>  path/without/leading/slash".
-        let path = if md5sums {
-            match line.split_once("  ") {
-                Some((_, path)) => path,
-                None => continue,
-            }
-        } else {
-            line
-        };
-        let path = path.trim_start_matches('/');
-        if path.is_empty() {
-            continue;
-        }
-        if let Some(dir) = metadata_dir_of(path) {
+        if let Some(dir) = metadata_dir_on_line(line, md5sums) {
             let dir = format!("/{dir}");
             if owned.last() != Some(&dir) {
                 owned.push(dir);
@@ -163,6 +150,17 @@ pub(crate) fn parse_file_list(bytes: &[u8], md5sums: bool) -> FileParse<Vec<Stri
     owned.sort();
     owned.dedup();
     FileParse::new(owned, warnings)
+}
+
+/// The metadata directory a file-list line names, if any. md5sums lines are
+/// `<32 hex>  path/without/leading/slash`; `.list` lines are the path itself.
+fn metadata_dir_on_line(line: &str, md5sums: bool) -> Option<&str> {
+    let path = if md5sums {
+        line.split_once("  ")?.1
+    } else {
+        line
+    };
+    metadata_dir_of(path.trim_start_matches('/'))
 }
 
 /// The language-package metadata directory (or egg-info file) a path is in, if any.
@@ -447,16 +445,7 @@ Version: 1:1.5.2-6+deb12u1
     fn file_list_line_by_line(text: &str, md5sums: bool) -> Vec<String> {
         let mut owned = Vec::new();
         for line in text.lines() {
-            let path = if md5sums {
-                match line.split_once("  ") {
-                    Some((_, path)) => path,
-                    None => continue,
-                }
-            } else {
-                line
-            };
-            let path = path.trim_start_matches('/');
-            if let Some(dir) = metadata_dir_of(path).filter(|_| !path.is_empty()) {
+            if let Some(dir) = metadata_dir_on_line(line, md5sums) {
                 owned.push(format!("/{dir}"));
             }
         }
@@ -481,16 +470,13 @@ Version: 1:1.5.2-6+deb12u1
             "é",
             "/",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..5000 {
-            let mut text = String::new();
-            for _ in 0..(state % 20) {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
-            }
-            state = state.wrapping_add(0x2545_f491_4f6c_dd1d);
+        for text in crate::catalog::generated_texts(
+            &PIECES,
+            5000,
+            20,
+            0x9e37_79b9_7f4a_7c15,
+            0x2545_f491_4f6c_dd1d,
+        ) {
             for md5sums in [false, true] {
                 assert_eq!(
                     parse_file_list(text.as_bytes(), md5sums).value,

@@ -266,6 +266,33 @@ pub(crate) fn parse_binary<'data, R: object::ReadRef<'data>>(
     }
 }
 
+/// `count` texts made of up to `max_pieces - 1` of `pieces`, chosen by a fixed xorshift walk
+/// from `seed` (moved on by `step` between texts): the same thousands of small, odd texts
+/// every run, for checking a fast reader against the plain one it replaced.
+#[cfg(test)]
+pub(crate) fn generated_texts(
+    pieces: &[&str],
+    count: usize,
+    max_pieces: u64,
+    seed: u64,
+    step: u64,
+) -> Vec<String> {
+    let mut state = seed;
+    (0..count)
+        .map(|_| {
+            let mut text = String::new();
+            for _ in 0..(state % max_pieces) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            state = state.wrapping_add(step);
+            text
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
