@@ -655,6 +655,26 @@ fn payloads(contents: &LayerContents<Vec<u8>>) -> Vec<&[u8]> {
         .collect()
 }
 
+/// `t` as the one layer of an image in each compression, read with `visitor`: each
+/// compression beside what the layer read gave.
+fn read_in_each_compression(
+    t: &[u8],
+    mut visitor: impl FnMut(
+        &custody_oci::Entry,
+        &mut EntryContent<'_>,
+    ) -> Result<Option<Vec<u8>>, VisitError>,
+) -> Vec<(&'static str, LayerContents<Vec<u8>>)> {
+    [PLAIN, GZIP, ZSTD]
+        .into_iter()
+        .map(|compression| {
+            let tmp = tempfile::tempdir().unwrap();
+            layout(tmp.path(), &[layer(t.to_vec(), compression)]);
+            let image = open(tmp.path()).unwrap();
+            (compression, image.read_layer(0, &mut visitor).unwrap())
+        })
+        .collect()
+}
+
 #[test]
 fn peek_then_read_all_returns_the_whole_file_and_partial_reads_do_not_desync() {
     let tmp = tempfile::tempdir().unwrap();
@@ -701,45 +721,39 @@ fn shared_reads_return_files_across_chunks_and_keep_the_stream_in_step() {
         file("c", b"read the ordinary way"),
         file("d", &big[..5000]),
     ]);
-    for compression in [PLAIN, GZIP, ZSTD] {
-        let tmp = tempfile::tempdir().unwrap();
-        layout(tmp.path(), &[layer(t.clone(), compression)]);
-        let image = open(tmp.path()).unwrap();
-        let mut visitor = |e: &custody_oci::Entry,
-                           c: &mut EntryContent<'_>|
-         -> Result<Option<Vec<u8>>, VisitError> {
-            match e.path.as_str() {
-                "a" => {
-                    let mut shared = c.read_shared()?;
-                    assert_eq!(shared.len(), big.len() as u64);
-                    // Random access, as an ELF parser reads: the end, then the middle.
-                    let mut tail = [0u8; 10];
-                    shared.seek(SeekFrom::End(-10))?;
-                    shared.read_exact(&mut tail)?;
-                    assert_eq!(tail, big[big.len() - 10..]);
-                    shared.seek(SeekFrom::Start(1_048_570))?;
-                    let mut mid = [0u8; 20];
-                    shared.read_exact(&mut mid)?;
-                    assert_eq!(mid, big[1_048_570..1_048_590]);
-                    // Nothing more comes through the ordinary reader once taken, nor a
-                    // second time.
-                    assert_eq!(c.read(&mut [0u8; 8])?, 0);
-                    assert!(c.read_shared().is_err());
-                    let mut all = Vec::new();
-                    shared.seek(SeekFrom::Start(0))?;
-                    shared.read_to_end(&mut all)?;
-                    Ok(Some(all))
-                }
-                "b" | "d" => {
-                    assert!(c.peek(4)?.len() == 4);
-                    let mut all = Vec::new();
-                    c.read_shared()?.read_to_end(&mut all)?;
-                    Ok(Some(all))
-                }
-                _ => Ok(Some(c.read_all()?)),
+    let read = read_in_each_compression(&t, |e, c| {
+        match e.path.as_str() {
+            "a" => {
+                let mut shared = c.read_shared()?;
+                assert_eq!(shared.len(), big.len() as u64);
+                // Random access, as an ELF parser reads: the end, then the middle.
+                let mut tail = [0u8; 10];
+                shared.seek(SeekFrom::End(-10))?;
+                shared.read_exact(&mut tail)?;
+                assert_eq!(tail, big[big.len() - 10..]);
+                shared.seek(SeekFrom::Start(1_048_570))?;
+                let mut mid = [0u8; 20];
+                shared.read_exact(&mut mid)?;
+                assert_eq!(mid, big[1_048_570..1_048_590]);
+                // Nothing more comes through the ordinary reader once taken, nor a
+                // second time.
+                assert_eq!(c.read(&mut [0u8; 8])?, 0);
+                assert!(c.read_shared().is_err());
+                let mut all = Vec::new();
+                shared.seek(SeekFrom::Start(0))?;
+                shared.read_to_end(&mut all)?;
+                Ok(Some(all))
             }
-        };
-        let contents = image.read_layer(0, &mut visitor).unwrap();
+            "b" | "d" => {
+                assert!(c.peek(4)?.len() == 4);
+                let mut all = Vec::new();
+                c.read_shared()?.read_to_end(&mut all)?;
+                Ok(Some(all))
+            }
+            _ => Ok(Some(c.read_all()?)),
+        }
+    });
+    for (compression, contents) in read {
         let p = payloads(&contents);
         assert_eq!(p.len(), 4, "{compression}");
         assert_eq!(p[0], big.as_slice());
@@ -777,33 +791,23 @@ fn a_peeked_file_in_one_chunk_is_one_slice_and_one_across_chunks_reads_whole() {
         // Peeked whole: nothing is left to take from the stream.
         file("tiny", b"\x7fELF"),
     ]);
-    for compression in [PLAIN, GZIP, ZSTD] {
-        let tmp = tempfile::tempdir().unwrap();
-        layout(tmp.path(), &[layer(t.clone(), compression)]);
-        let image = open(tmp.path()).unwrap();
-        let mut visitor = |e: &custody_oci::Entry,
-                           c: &mut EntryContent<'_>|
-         -> Result<Option<Vec<u8>>, VisitError> {
-            if e.path.starts_with("pad") {
-                return Ok(None);
-            }
-            assert_eq!(c.peek(4)?, b"\x7fELF");
-            let mut shared = c.read_shared()?;
-            let one_slice = shared.as_slice().map(<[u8]>::to_vec);
-            assert_eq!(one_slice.is_some(), e.path != "across", "{}", e.path);
-            let mut all = Vec::new();
-            shared.read_to_end(&mut all)?;
-            if let Some(slice) = one_slice {
-                assert_eq!(slice, all, "{}", e.path);
-            }
-            Ok(Some(all))
-        };
-        let contents = image.read_layer(0, &mut visitor).unwrap();
-        let p: Vec<&[u8]> = contents
-            .entries()
-            .iter()
-            .filter_map(|e| e.payload.as_deref().map(Vec::as_slice))
-            .collect();
+    let read = read_in_each_compression(&t, |e, c| {
+        if e.path.starts_with("pad") {
+            return Ok(None);
+        }
+        assert_eq!(c.peek(4)?, b"\x7fELF");
+        let mut shared = c.read_shared()?;
+        let one_slice = shared.as_slice().map(<[u8]>::to_vec);
+        assert_eq!(one_slice.is_some(), e.path != "across", "{}", e.path);
+        let mut all = Vec::new();
+        shared.read_to_end(&mut all)?;
+        if let Some(slice) = one_slice {
+            assert_eq!(slice, all, "{}", e.path);
+        }
+        Ok(Some(all))
+    });
+    for (compression, contents) in read {
+        let p = payloads_of_files(&contents);
         assert_eq!(
             p,
             [&across[..], &at[..], &inside[..], b"\x7fELF"],
